@@ -1,0 +1,303 @@
+//! One-time codes: generation from the OS CSPRNG, the format people type them in,
+//! and the keyed hash that is the only form a code is ever stored in.
+
+use std::fmt;
+
+use hmac::{KeyInit, Mac};
+use rand::RngExt;
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+/// The characters a code is made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CodeAlphabet {
+    /// `0-9`.
+    Digits,
+    /// `0-9A-F`, accepted in either case (the Telnyx tutorial's codes).
+    Hex,
+}
+
+impl CodeAlphabet {
+    const fn symbols(self) -> &'static [u8] {
+        match self {
+            Self::Digits => b"0123456789",
+            Self::Hex => b"0123456789ABCDEF",
+        }
+    }
+
+    /// Lengths allowed in configuration: at least 20 bits, at most what fits a text field.
+    pub const fn length_bounds(self) -> (usize, usize) {
+        match self {
+            Self::Digits => (6, 12),
+            Self::Hex => (5, 16),
+        }
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Digits => "digits",
+            Self::Hex => "hex",
+        }
+    }
+}
+
+/// How codes look: alphabet and length, from configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodeFormat {
+    pub alphabet: CodeAlphabet,
+    pub length: usize,
+}
+
+/// A code in plaintext: generated for delivery or typed by a person. `Debug` hides it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Code(String);
+
+impl fmt::Debug for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Code(***)")
+    }
+}
+
+impl Code {
+    /// The code as it is sent to the phone.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Why typed input cannot be a code. `Display` is written for the person who typed it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CodeError {
+    #[error("Enter the code we sent you.")]
+    Empty,
+    #[error("The code is {length} {what}, with no spaces.")]
+    WrongShape { length: usize, what: &'static str },
+}
+
+impl CodeFormat {
+    /// A fresh code, each symbol drawn uniformly from the alphabet by the OS CSPRNG.
+    pub fn generate(&self) -> Code {
+        let symbols = self.alphabet.symbols();
+        let mut rng = rand::rand_core::UnwrapErr(rand::rngs::SysRng);
+        let code = (0..self.length)
+            .map(|_| char::from(symbols[rng.random_range(0..symbols.len())]))
+            .collect();
+        Code(code)
+    }
+
+    /// Parses typed input: surrounding whitespace is forgiven, anything else must match exactly.
+    pub fn parse(&self, raw: &str) -> Result<Code, CodeError> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Err(CodeError::Empty);
+        }
+        let normalized = raw.to_ascii_uppercase();
+        let fits = normalized.len() == self.length
+            && normalized
+                .bytes()
+                .all(|b| self.alphabet.symbols().contains(&b));
+        if !fits {
+            return Err(CodeError::WrongShape {
+                length: self.length,
+                what: match self.alphabet {
+                    CodeAlphabet::Digits => "digits",
+                    CodeAlphabet::Hex => "characters (0-9, A-F)",
+                },
+            });
+        }
+        Ok(Code(normalized))
+    }
+}
+
+/// HMAC-SHA256 of a code, bound to the number it was sent to.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeHash(#[serde(with = "hex_bytes")] [u8; 32]);
+
+impl fmt::Debug for CodeHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CodeHash(..)")
+    }
+}
+
+impl CodeHash {
+    /// Constant-time equality, so timing says nothing about how much of a guess was right.
+    pub fn matches(&self, other: &CodeHash) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
+/// Hashes codes under a key derived from `server.secret`.
+#[derive(Clone)]
+pub struct CodeHasher {
+    key: [u8; 32],
+}
+
+impl CodeHasher {
+    pub fn new(key: [u8; 32]) -> Self {
+        Self { key }
+    }
+
+    /// The hash of `code` as sent to `number` (E.164): the same code for another number differs.
+    pub fn hash(&self, number: &str, code: &Code) -> CodeHash {
+        let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key length");
+        mac.update(number.as_bytes());
+        mac.update(b"\0");
+        mac.update(code.0.as_bytes());
+        CodeHash(mac.finalize().into_bytes().into())
+    }
+}
+
+/// Derives an independent 32-byte key for one purpose from the master secret.
+pub fn derive_key(secret: &[u8], purpose: &str) -> [u8; 32] {
+    let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(purpose.as_bytes());
+    mac.finalize().into_bytes().into()
+}
+
+/// `n` random bytes from the OS CSPRNG, hex-encoded (ids, CSRF tokens).
+pub fn random_hex(bytes: usize) -> String {
+    let mut rng = rand::rand_core::UnwrapErr(rand::rngs::SysRng);
+    let mut buf = vec![0u8; bytes];
+    rng.fill(&mut buf[..]);
+    hex_bytes::encode(&buf)
+}
+
+/// Constant-time comparison of two strings (tokens, keys).
+pub fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn encode(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    pub fn serialize<S: Serializer>(bytes: &[u8; 32], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<[u8; 32], D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        let mut out = [0u8; 32];
+        if raw.len() != 64 {
+            return Err(serde::de::Error::custom("expected 64 hex characters"));
+        }
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte =
+                u8::from_str_radix(&raw[2 * i..2 * i + 2], 16).map_err(serde::de::Error::custom)?;
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DIGITS: CodeFormat = CodeFormat {
+        alphabet: CodeAlphabet::Digits,
+        length: 6,
+    };
+    const HEX: CodeFormat = CodeFormat {
+        alphabet: CodeAlphabet::Hex,
+        length: 6,
+    };
+
+    #[test]
+    fn generated_codes_have_the_configured_shape() {
+        for format in [
+            DIGITS,
+            HEX,
+            CodeFormat {
+                alphabet: CodeAlphabet::Digits,
+                length: 8,
+            },
+        ] {
+            for _ in 0..200 {
+                let code = format.generate();
+                assert_eq!(format.parse(code.expose()), Ok(code.clone()));
+            }
+        }
+    }
+
+    #[test]
+    fn generated_digits_are_uniform_including_leading_zeros() {
+        // 60,000 symbols: each digit expected 6,000 times; chi-square with 9 degrees of
+        // freedom stays under 27.9 with probability 0.999 for a uniform source.
+        let mut counts = [0u32; 10];
+        for _ in 0..10_000 {
+            for b in DIGITS.generate().expose().bytes() {
+                counts[usize::from(b - b'0')] += 1;
+            }
+        }
+        let expected = 6_000.0;
+        let chi: f64 = counts
+            .iter()
+            .map(|&c| (f64::from(c) - expected).powi(2) / expected)
+            .sum();
+        assert!(chi < 27.9, "chi-square {chi} for {counts:?}");
+    }
+
+    #[test]
+    fn hex_codes_are_checked_case_insensitively() {
+        assert_eq!(HEX.parse("a1b2c3"), HEX.parse("A1B2C3"));
+        assert!(HEX.parse("a1b2c3").is_ok());
+    }
+
+    #[test]
+    fn malformed_codes_are_refused() {
+        let long = "1".repeat(500);
+        for raw in [
+            "12345",
+            "1234567",
+            "12a456",
+            "123 456",
+            "١٢٣٤٥٦",
+            "12345６",
+            &long,
+        ] {
+            assert!(
+                matches!(DIGITS.parse(raw), Err(CodeError::WrongShape { .. })),
+                "{raw:?}"
+            );
+        }
+        assert_eq!(DIGITS.parse("  "), Err(CodeError::Empty));
+        assert!(HEX.parse("12345G").is_err());
+    }
+
+    #[test]
+    fn surrounding_whitespace_is_forgiven() {
+        assert_eq!(DIGITS.parse(" 123456\n").unwrap().expose(), "123456");
+    }
+
+    #[test]
+    fn hashes_bind_the_code_to_its_number_and_key() {
+        let hasher = CodeHasher::new([7; 32]);
+        let code = DIGITS.parse("123456").unwrap();
+        let a = hasher.hash("+12015550123", &code);
+        assert!(a.matches(&hasher.hash("+12015550123", &code)));
+        assert!(!a.matches(&hasher.hash("+12015550124", &code)));
+        assert!(!a.matches(&CodeHasher::new([8; 32]).hash("+12015550123", &code)));
+        assert!(!a.matches(&hasher.hash("+12015550123", &DIGITS.parse("123457").unwrap())));
+    }
+
+    #[test]
+    fn code_debug_output_hides_the_code() {
+        assert_eq!(
+            format!("{:?}", DIGITS.parse("123456").unwrap()),
+            "Code(***)"
+        );
+    }
+
+    #[test]
+    fn hashes_round_trip_through_serde() {
+        let hash = CodeHasher::new([1; 32]).hash("+1", &DIGITS.parse("000000").unwrap());
+        let json = serde_json::to_string(&hash).unwrap();
+        assert!(hash.matches(&serde_json::from_str(&json).unwrap()));
+    }
+}

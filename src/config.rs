@@ -1,0 +1,752 @@
+//! Settings: the typed shape of `config.toml`, how it is layered (file, then
+//! `PHONE_VERIFY__…` environment variables) and the rules `validate()` enforces.
+//! Every error names the key it is about, so start-up can fail with one clear line.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::code::CodeAlphabet;
+
+/// Environment variables overriding keys start with this, then `__`.
+pub const ENV_PREFIX: &str = "PHONE_VERIFY";
+/// Keys whose values are lists; from the environment they are comma-separated.
+const LIST_KEYS: [&str; 5] = [
+    "server.trusted_proxies",
+    "verification.allowed_countries",
+    "channels.sms",
+    "channels.call",
+    "api.keys",
+];
+
+/// Everything phone-verify can be told, section by section (SPEC §2).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub verification: VerificationSettings,
+    pub store: StoreSettings,
+    pub channels: ChannelsSettings,
+    pub providers: ProvidersSettings,
+    pub api: ApiSettings,
+    pub twilio_compat: TwilioCompatSettings,
+    pub compat: CompatSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    pub bind: String,
+    pub public_url: String,
+    pub secret: Secret,
+    pub trusted_proxies: Vec<String>,
+    pub static_dir: PathBuf,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            public_url: "http://127.0.0.1:8080".into(),
+            secret: Secret::default(),
+            trusted_proxies: Vec::new(),
+            static_dir: "static".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VerificationSettings {
+    pub app_name: String,
+    pub code_length: usize,
+    pub code_alphabet: CodeAlphabet,
+    pub ttl_secs: u64,
+    pub max_check_attempts: u32,
+    pub lockout_failures: u32,
+    pub lockout_secs: u64,
+    pub resend_cooldown_secs: u64,
+    pub max_sends_per_number: u32,
+    pub send_window_secs: u64,
+    pub max_sends_per_ip: u32,
+    pub ip_window_secs: u64,
+    pub default_region: String,
+    pub allowed_countries: Vec<String>,
+    pub sms_template: String,
+}
+
+impl Default for VerificationSettings {
+    fn default() -> Self {
+        Self {
+            app_name: "phone-verify".into(),
+            code_length: 6,
+            code_alphabet: CodeAlphabet::Digits,
+            ttl_secs: 600,
+            max_check_attempts: 5,
+            lockout_failures: 10,
+            lockout_secs: 3600,
+            resend_cooldown_secs: 30,
+            max_sends_per_number: 5,
+            send_window_secs: 600,
+            max_sends_per_ip: 25,
+            ip_window_secs: 300,
+            default_region: "US".into(),
+            allowed_countries: vec!["*".into()],
+            sms_template: "Your {app_name} code is {code}. It expires in {minutes} minutes.".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreBackend {
+    Memory,
+    Redis,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreSettings {
+    pub backend: StoreBackend,
+    pub redis_url: String,
+    pub key_prefix: String,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            backend: StoreBackend::Memory,
+            redis_url: "redis://127.0.0.1:6379".into(),
+            key_prefix: "pv:".into(),
+        }
+    }
+}
+
+/// A delivery provider, as named in `channels.sms` / `channels.call`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderName {
+    Console,
+    Twilio,
+    Signalwire,
+    Plivo,
+    Telnyx,
+}
+
+impl ProviderName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Console => "console",
+            Self::Twilio => "twilio",
+            Self::Signalwire => "signalwire",
+            Self::Plivo => "plivo",
+            Self::Telnyx => "telnyx",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChannelsSettings {
+    pub sms: Vec<ProviderName>,
+    pub call: Vec<ProviderName>,
+}
+
+impl Default for ChannelsSettings {
+    fn default() -> Self {
+        Self {
+            sms: vec![ProviderName::Console],
+            call: vec![ProviderName::Console],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProvidersSettings {
+    pub twilio: Option<TwilioSettings>,
+    pub signalwire: Option<SignalwireSettings>,
+    pub plivo: Option<PlivoSettings>,
+    pub telnyx: Option<TelnyxSettings>,
+}
+
+fn default_timeout() -> u64 {
+    10
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TwilioSettings {
+    pub account_sid: String,
+    pub auth_token: Secret,
+    pub from: String,
+    pub base_url: String,
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u64,
+}
+
+impl Default for TwilioSettings {
+    fn default() -> Self {
+        Self {
+            account_sid: String::new(),
+            auth_token: Secret::default(),
+            from: String::new(),
+            base_url: "https://api.twilio.com".into(),
+            timeout_secs: default_timeout(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SignalwireSettings {
+    pub project_id: String,
+    pub api_token: Secret,
+    pub space_url: String,
+    pub from: String,
+    pub signing_key: Secret,
+    /// Empty means `https://{space_url}`.
+    pub base_url: String,
+    pub timeout_secs: u64,
+}
+
+impl Default for SignalwireSettings {
+    fn default() -> Self {
+        Self {
+            project_id: String::new(),
+            api_token: Secret::default(),
+            space_url: String::new(),
+            from: String::new(),
+            signing_key: Secret::default(),
+            base_url: String::new(),
+            timeout_secs: default_timeout(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PlivoSettings {
+    pub auth_id: String,
+    pub auth_token: Secret,
+    pub from: String,
+    pub base_url: String,
+    pub timeout_secs: u64,
+}
+
+impl Default for PlivoSettings {
+    fn default() -> Self {
+        Self {
+            auth_id: String::new(),
+            auth_token: Secret::default(),
+            from: String::new(),
+            base_url: "https://api.plivo.com".into(),
+            timeout_secs: default_timeout(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelnyxSettings {
+    pub api_key: Secret,
+    pub from: String,
+    pub messaging_profile_id: String,
+    pub texml_application_id: String,
+    pub account_sid: String,
+    pub public_key: String,
+    pub base_url: String,
+    pub timeout_secs: u64,
+}
+
+impl Default for TelnyxSettings {
+    fn default() -> Self {
+        Self {
+            api_key: Secret::default(),
+            from: String::new(),
+            messaging_profile_id: String::new(),
+            texml_application_id: String::new(),
+            account_sid: String::new(),
+            public_key: String::new(),
+            base_url: "https://api.telnyx.com".into(),
+            timeout_secs: default_timeout(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiSettings {
+    pub keys: Vec<Secret>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TwilioCompatSettings {
+    pub enabled: bool,
+    pub account_sid: String,
+    pub auth_token: Secret,
+    pub service_sid: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CompatSettings {
+    pub signalwire_routes: bool,
+    pub plivo_routes: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// A `tracing` filter, e.g. `info` or `phone_verify=debug,info`. `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+/// A secret string: never printed by `Debug`, so settings can be logged safely.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "\"\""
+        } else {
+            "[redacted]"
+        })
+    }
+}
+
+/// A configuration problem, naming the key it is about.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Which file to read: `--config`, else `PHONE_VERIFY_CONFIG`, else `./config.toml` if present.
+pub fn config_path(cli: Option<PathBuf>) -> Option<(PathBuf, bool)> {
+    if let Some(path) = cli {
+        return Some((path, true));
+    }
+    if let Some(path) = std::env::var_os("PHONE_VERIFY_CONFIG").filter(|p| !p.is_empty()) {
+        return Some((PathBuf::from(path), true));
+    }
+    let local = PathBuf::from("config.toml");
+    local.exists().then_some((local, false))
+}
+
+/// Reads the file (if any) and the environment, then validates.
+pub fn load(path: Option<&Path>) -> Result<Settings, ConfigError> {
+    let mut builder = config::Config::builder();
+    if let Some(path) = path {
+        if !path.exists() {
+            return Err(ConfigError::new(
+                "config",
+                format!("file {} does not exist", path.display()),
+            ));
+        }
+        builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml));
+    }
+    let mut env = config::Environment::with_prefix(ENV_PREFIX)
+        .prefix_separator("__")
+        .separator("__")
+        .list_separator(",");
+    for key in LIST_KEYS {
+        env = env.with_list_parse_key(key);
+    }
+    let raw = builder.add_source(env).build().map_err(from_config_error)?;
+    let table: config::Map<String, config::Value> =
+        raw.clone().try_deserialize().map_err(from_config_error)?;
+    reject_unknown_keys(&table)?;
+    let settings: Settings = raw.try_deserialize().map_err(from_config_error)?;
+    settings.validate()?;
+    Ok(settings)
+}
+
+/// serde's `deny_unknown_fields` does not say where the field was; this walk does.
+fn reject_unknown_keys(table: &config::Map<String, config::Value>) -> Result<(), ConfigError> {
+    let known = Settings {
+        providers: ProvidersSettings {
+            twilio: Some(Default::default()),
+            signalwire: Some(Default::default()),
+            plivo: Some(Default::default()),
+            telnyx: Some(Default::default()),
+        },
+        ..Default::default()
+    };
+    let known = serde_json::to_value(known).expect("settings serialize");
+    walk_unknown(table, &known, "")
+}
+
+fn walk_unknown(
+    table: &config::Map<String, config::Value>,
+    known: &serde_json::Value,
+    prefix: &str,
+) -> Result<(), ConfigError> {
+    for (key, value) in table {
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        let Some(expected) = known.get(key) else {
+            return Err(ConfigError::new(path, "unknown key"));
+        };
+        if let (config::ValueKind::Table(inner), serde_json::Value::Object(_)) =
+            (&value.kind, expected)
+        {
+            walk_unknown(inner, expected, &path)?;
+        }
+    }
+    Ok(())
+}
+
+fn from_config_error(error: config::ConfigError) -> ConfigError {
+    match error {
+        config::ConfigError::Type {
+            key: Some(key),
+            unexpected,
+            expected,
+            ..
+        } => ConfigError::new(key, format!("expected {expected}, found {unexpected}")),
+        config::ConfigError::At {
+            error,
+            key: Some(key),
+            ..
+        } => ConfigError::new(key, strip_key_suffix(&error.to_string())),
+        config::ConfigError::FileParse { uri, cause } => ConfigError::new(
+            "config",
+            format!("cannot parse {}: {cause}", uri.unwrap_or_default()),
+        ),
+        other => ConfigError::new("config", other.to_string()),
+    }
+}
+
+fn strip_key_suffix(message: &str) -> String {
+    match message.find(" for key `") {
+        Some(at) => message[..at].to_string(),
+        None => message.to_string(),
+    }
+}
+
+fn at_least(key: &str, value: u64, min: u64) -> Result<(), ConfigError> {
+    if value < min {
+        return Err(ConfigError::new(key, format!("must be at least {min}")));
+    }
+    Ok(())
+}
+
+impl Settings {
+    /// Rules a type cannot express. The first broken rule is reported, naming its key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_server()?;
+        self.validate_verification()?;
+        self.validate_channels()?;
+        if self.store.backend == StoreBackend::Redis {
+            if self.store.redis_url.is_empty() {
+                return Err(ConfigError::new("store.redis_url", "is required for redis"));
+            }
+            if self.server.secret.is_empty() {
+                return Err(ConfigError::new(
+                    "server.secret",
+                    "is required with the redis store (all instances must share it)",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_server(&self) -> Result<(), ConfigError> {
+        let server = &self.server;
+        if server.bind.parse::<std::net::SocketAddr>().is_err() {
+            return Err(ConfigError::new(
+                "server.bind",
+                "must be an address and port, e.g. 127.0.0.1:8080",
+            ));
+        }
+        match url::Url::parse(&server.public_url) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => {}
+            _ => {
+                return Err(ConfigError::new(
+                    "server.public_url",
+                    "must be an http(s) URL, e.g. https://verify.example.com",
+                ));
+            }
+        }
+        if !server.secret.is_empty() && server.secret.expose().len() < 32 {
+            return Err(ConfigError::new(
+                "server.secret",
+                "must be at least 32 bytes (or empty for a random per-process secret)",
+            ));
+        }
+        for cidr in &server.trusted_proxies {
+            parse_cidr(cidr).map_err(|message| {
+                ConfigError::new("server.trusted_proxies", format!("{cidr:?}: {message}"))
+            })?;
+        }
+        Ok(())
+    }
+
+    fn validate_verification(&self) -> Result<(), ConfigError> {
+        let v = &self.verification;
+        let key = |name: &str| format!("verification.{name}");
+        if v.app_name.trim().is_empty() {
+            return Err(ConfigError::new(key("app_name"), "must not be empty"));
+        }
+        let (min, max) = v.code_alphabet.length_bounds();
+        if v.code_length < min || v.code_length > max {
+            return Err(ConfigError::new(
+                key("code_length"),
+                format!(
+                    "must be between {min} and {max} for {} codes (at least 20 bits)",
+                    v.code_alphabet.as_str()
+                ),
+            ));
+        }
+        at_least(&key("ttl_secs"), v.ttl_secs, 1)?;
+        if v.ttl_secs > 600 {
+            return Err(ConfigError::new(
+                key("ttl_secs"),
+                "must be at most 600 (NIST SP 800-63B: codes are valid for 10 minutes at most)",
+            ));
+        }
+        at_least(&key("max_check_attempts"), v.max_check_attempts.into(), 1)?;
+        at_least(&key("lockout_failures"), v.lockout_failures.into(), 1)?;
+        if v.lockout_failures > 100 {
+            return Err(ConfigError::new(
+                key("lockout_failures"),
+                "must be at most 100 (NIST SP 800-63B §3.2.2)",
+            ));
+        }
+        at_least(&key("lockout_secs"), v.lockout_secs, 1)?;
+        at_least(
+            &key("max_sends_per_number"),
+            v.max_sends_per_number.into(),
+            1,
+        )?;
+        at_least(&key("send_window_secs"), v.send_window_secs, 1)?;
+        at_least(&key("max_sends_per_ip"), v.max_sends_per_ip.into(), 1)?;
+        at_least(&key("ip_window_secs"), v.ip_window_secs, 1)?;
+        if crate::phone::parse_region(&v.default_region).is_none() {
+            return Err(ConfigError::new(
+                key("default_region"),
+                format!("{:?} is not an ISO 3166 alpha-2 region", v.default_region),
+            ));
+        }
+        if v.allowed_countries.is_empty() {
+            return Err(ConfigError::new(
+                key("allowed_countries"),
+                "must list at least one country, or \"*\" for all",
+            ));
+        }
+        for country in &v.allowed_countries {
+            if country != "*" && crate::phone::parse_region(country).is_none() {
+                return Err(ConfigError::new(
+                    key("allowed_countries"),
+                    format!("{country:?} is not an ISO 3166 alpha-2 region"),
+                ));
+            }
+        }
+        if !v.sms_template.contains("{code}") {
+            return Err(ConfigError::new(key("sms_template"), "must contain {code}"));
+        }
+        Ok(())
+    }
+
+    fn validate_channels(&self) -> Result<(), ConfigError> {
+        for (key, list) in [
+            ("channels.sms", &self.channels.sms),
+            ("channels.call", &self.channels.call),
+        ] {
+            if list.is_empty() {
+                return Err(ConfigError::new(key, "must name at least one provider"));
+            }
+            for provider in list {
+                crate::channels::check_settings(*provider, self, key)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The host browsers bind SMS codes to (`@HOST #CODE`): `public_url` without scheme or port.
+    pub fn public_host(&self) -> String {
+        url::Url::parse(&self.server.public_url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_else(|| "localhost".into())
+    }
+
+    /// Whether the service is reached over https (Secure, `__Host-` cookies, HSTS).
+    pub fn is_https(&self) -> bool {
+        self.server.public_url.starts_with("https://")
+    }
+}
+
+/// Parses `10.0.0.0/8`, or a bare address meaning just that host.
+pub fn parse_cidr(raw: &str) -> Result<ipnet::IpNet, String> {
+    raw.parse::<ipnet::IpNet>()
+        .or_else(|_| raw.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| "not a CIDR such as 10.0.0.0/8 or an IP address".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid() -> Settings {
+        Settings::default()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(valid().validate(), Ok(()));
+    }
+
+    #[test]
+    fn code_spaces_under_20_bits_are_refused() {
+        let cases = [
+            (CodeAlphabet::Digits, 5, false),
+            (CodeAlphabet::Digits, 6, true),
+            (CodeAlphabet::Hex, 4, false),
+            (CodeAlphabet::Hex, 5, true),
+        ];
+        for (alphabet, length, ok) in cases {
+            let mut s = valid();
+            s.verification.code_alphabet = alphabet;
+            s.verification.code_length = length;
+            let result = s.validate();
+            assert_eq!(result.is_ok(), ok, "{alphabet:?} x {length}: {result:?}");
+            if let Err(e) = result {
+                assert_eq!(e.key, "verification.code_length");
+            }
+        }
+    }
+
+    #[test]
+    fn out_of_range_values_name_their_key() {
+        type Mutation = Box<dyn Fn(&mut Settings)>;
+        let cases: Vec<(&str, Mutation)> = vec![
+            (
+                "verification.ttl_secs",
+                Box::new(|s| s.verification.ttl_secs = 0),
+            ),
+            (
+                "verification.ttl_secs",
+                Box::new(|s| s.verification.ttl_secs = 601),
+            ),
+            (
+                "verification.max_check_attempts",
+                Box::new(|s| s.verification.max_check_attempts = 0),
+            ),
+            (
+                "verification.lockout_failures",
+                Box::new(|s| s.verification.lockout_failures = 101),
+            ),
+            (
+                "verification.default_region",
+                Box::new(|s| s.verification.default_region = "XX".into()),
+            ),
+            (
+                "verification.allowed_countries",
+                Box::new(|s| s.verification.allowed_countries = vec!["USA".into()]),
+            ),
+            (
+                "verification.sms_template",
+                Box::new(|s| s.verification.sms_template = "no code".into()),
+            ),
+            (
+                "server.secret",
+                Box::new(|s| s.server.secret = Secret::new("short")),
+            ),
+            (
+                "server.bind",
+                Box::new(|s| s.server.bind = "nowhere".into()),
+            ),
+            (
+                "server.public_url",
+                Box::new(|s| s.server.public_url = "ftp://x".into()),
+            ),
+            (
+                "server.trusted_proxies",
+                Box::new(|s| s.server.trusted_proxies = vec!["10.0.0.0/99".into()]),
+            ),
+            ("channels.sms", Box::new(|s| s.channels.sms.clear())),
+            (
+                "server.secret",
+                Box::new(|s| s.store.backend = StoreBackend::Redis),
+            ),
+        ];
+        for (key, mutate) in cases {
+            let mut s = valid();
+            mutate(&mut s);
+            let error = s.validate().expect_err(key);
+            assert_eq!(error.key, key, "{error}");
+        }
+    }
+
+    #[test]
+    fn cooldown_accepts_zero() {
+        let mut s = valid();
+        s.verification.resend_cooldown_secs = 0;
+        assert_eq!(s.validate(), Ok(()));
+    }
+
+    #[test]
+    fn public_host_has_no_scheme_or_port() {
+        let mut s = valid();
+        s.server.public_url = "https://verify.example.com:8443/path".into();
+        assert_eq!(s.public_host(), "verify.example.com");
+        assert!(s.is_https());
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        let mut s = valid();
+        s.server.secret = Secret::new("a".repeat(40));
+        assert!(!format!("{s:?}").contains(&"a".repeat(40)));
+    }
+}

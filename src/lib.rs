@@ -1,0 +1,11 @@
+//! phone-verify: a self-hosted phone verification service. See README.md.
+
+pub mod channels;
+pub mod code;
+pub mod config;
+pub mod phone;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+pub mod verification;
+pub mod web;

@@ -1,0 +1,131 @@
+//! Assembly: builds the state from settings, binds the listener and runs the server.
+//! The only module that knows every other one.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::body::BoxBody;
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+
+use crate::channels::Channels;
+use crate::code::{CodeHasher, derive_key};
+use crate::config::{Settings, StoreBackend};
+use crate::store::VerificationStore;
+use crate::store::memory::TokenStorage;
+use crate::verification::{Policy, SystemClock, Verifier};
+use crate::web::session::SessionConfig;
+use crate::web::{self as routes, AppState};
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Builds the state and binds `server.bind` (port 0 picks a free port).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let state = web::Data::new(build_state(&settings)?);
+        let listener = TcpListener::bind(&settings.server.bind)
+            .with_context(|| format!("cannot listen on {}", settings.server.bind))?;
+        let port = listener.local_addr()?.port();
+        let static_dir = settings.server.static_dir.clone();
+        if !static_dir.is_dir() {
+            tracing::warn!(dir = %static_dir.display(), "server.static_dir does not exist; pages will have no styles");
+        }
+        let server = HttpServer::new(move || {
+            let static_dir = static_dir.clone();
+            App::new()
+                .app_data(state.clone())
+                .wrap(from_fn(routes::security_headers))
+                .wrap(from_fn(log_request))
+                .configure(move |cfg| routes::configure(cfg, &static_dir))
+        })
+        .shutdown_timeout(10)
+        .listen(listener)?
+        .run();
+        Ok(Self { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGTERM or Ctrl-C, then finishes in-flight requests and returns.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Builds the shared state: keys, store, channels, verifier.
+pub fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
+    let secret = if settings.server.secret.is_empty() {
+        tracing::warn!(
+            "server.secret is empty: using a random secret for this process; sessions and codes \
+             do not survive a restart, and several instances would not agree"
+        );
+        crate::code::random_hex(32).into_bytes()
+    } else {
+        settings.server.secret.expose().as_bytes().to_vec()
+    };
+    let store: Arc<dyn VerificationStore> = match settings.store.backend {
+        StoreBackend::Memory => Arc::new(TokenStorage::new()),
+        StoreBackend::Redis => anyhow::bail!("the redis store is not available in this build"),
+    };
+    let channels = Channels::from_settings(settings)?;
+    if channels.uses_console() {
+        tracing::warn!(
+            "the console provider prints codes to standard output: for development only"
+        );
+    }
+    let policy = Policy::from_settings(&settings.verification, settings.public_host());
+    let verifier = Verifier::new(
+        store,
+        channels,
+        CodeHasher::new(derive_key(&secret, "phone-verify code hash")),
+        Arc::new(SystemClock),
+        policy,
+    );
+    let trusted_proxies = settings
+        .server
+        .trusted_proxies
+        .iter()
+        .filter_map(|raw| crate::config::parse_cidr(raw).ok())
+        .collect();
+    Ok(AppState {
+        verifier,
+        sessions: SessionConfig::new(
+            derive_key(&secret, "phone-verify cookies"),
+            settings.is_https(),
+        ),
+        trusted_proxies,
+        hsts: settings.is_https(),
+    })
+}
+
+/// One log line per request: method, route pattern (never the raw path: no numbers or
+/// codes in logs), status and duration.
+async fn log_request(
+    req: ServiceRequest,
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let res = next.call(req).await?;
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "(unmatched)".into());
+    tracing::info!(
+        method,
+        route,
+        status = res.status().as_u16(),
+        ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    Ok(res)
+}

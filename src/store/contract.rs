@@ -1,0 +1,409 @@
+//! The acceptance suite every `VerificationStore` backend must pass (after
+//! actix-session's one-suite-for-all-backends): same rules, same atomicity.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use super::{CheckDecision, SlotDecision, VerificationStore};
+use crate::code::{CodeAlphabet, CodeFormat, CodeHash, CodeHasher};
+use crate::phone::PhoneNumber;
+use crate::verification::model::{Channel, SendAttempt, Status, Verification};
+use crate::verification::rules::{CheckLimits, CheckOutcome, CheckRefusal, SendLimits};
+
+pub(crate) const SEND: SendLimits = SendLimits {
+    cooldown: Duration::from_secs(30),
+    max_per_number: 3,
+    number_window: Duration::from_secs(600),
+    max_per_ip: 4,
+    ip_window: Duration::from_secs(300),
+};
+pub(crate) const CHECK: CheckLimits = CheckLimits {
+    max_attempts: 5,
+    lockout_failures: 8,
+    lockout: Duration::from_secs(3600),
+};
+const WINDOW: Duration = Duration::from_secs(600);
+
+fn t(secs: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 + secs)
+}
+
+fn phone(n: u32) -> PhoneNumber {
+    PhoneNumber::from_e164(&format!("+1201555{n:04}")).unwrap()
+}
+
+fn hash(to: &PhoneNumber, code: &str) -> CodeHash {
+    let format = CodeFormat {
+        alphabet: CodeAlphabet::Digits,
+        length: 6,
+    };
+    CodeHasher::new([9; 32]).hash(to.e164(), &format.parse(code).unwrap())
+}
+
+fn fresh(to: &PhoneNumber, code: &str, at: SystemTime) -> Verification {
+    Verification {
+        id: crate::code::random_hex(16),
+        to: to.clone(),
+        channel: Channel::Sms,
+        status: Status::Pending,
+        created_at: at,
+        last_sent_at: at,
+        expires_at: at + Duration::from_secs(600),
+        failed_checks: 0,
+        send_attempts: vec![],
+        code_hash: hash(to, code),
+    }
+}
+
+async fn check(
+    store: &dyn VerificationStore,
+    v: &Verification,
+    code: &str,
+    at: SystemTime,
+) -> CheckDecision {
+    store
+        .check_code(&v.id, &hash(&v.to, code), at, &CHECK, WINDOW)
+        .await
+        .unwrap()
+}
+
+fn outcome(decision: &CheckDecision) -> Result<bool, CheckRefusal> {
+    match decision {
+        CheckDecision::Evaluated(_, CheckOutcome { valid }) => Ok(*valid),
+        CheckDecision::Refused(_, refusal) => Err(*refusal),
+        CheckDecision::NotFound => panic!("verification not found"),
+    }
+}
+
+/// Runs every case against fresh stores from `make`.
+pub(crate) async fn run_all(make: impl Fn() -> Box<dyn VerificationStore>) {
+    unknown_ids_are_not_found(&*make()).await;
+    issued_codes_round_trip(&*make()).await;
+    a_new_code_replaces_the_old_on_the_same_verification(&*make()).await;
+    a_number_gets_a_new_verification_after_the_old_one_ended(&*make()).await;
+    a_code_is_accepted_once(&*make()).await;
+    wrong_codes_end_the_verification_at_the_maximum(&*make()).await;
+    failures_lock_the_number_across_new_codes(&*make()).await;
+    send_slots_follow_the_limits(&*make()).await;
+    only_pending_verifications_end(&*make()).await;
+    send_attempts_are_appended(&*make()).await;
+    parallel_right_codes_approve_exactly_once(Arc::from(make())).await;
+    parallel_wrong_codes_never_exceed_the_maximum(Arc::from(make())).await;
+}
+
+async fn unknown_ids_are_not_found(store: &dyn VerificationStore) {
+    assert_eq!(store.get("nope").await.unwrap(), None);
+    let decision = store
+        .check_code("nope", &hash(&phone(1), "123456"), t(0), &CHECK, WINDOW)
+        .await
+        .unwrap();
+    assert_eq!(decision, CheckDecision::NotFound);
+    assert_eq!(store.current_for(&phone(1)).await.unwrap(), None);
+}
+
+async fn issued_codes_round_trip(store: &dyn VerificationStore) {
+    let v = fresh(&phone(1), "123456", t(0));
+    let stored = store.issue_code(v.clone(), t(0)).await.unwrap();
+    assert_eq!(stored, v);
+    assert_eq!(store.get(&v.id).await.unwrap(), Some(v.clone()));
+    assert_eq!(store.current_for(&phone(1)).await.unwrap(), Some(v.id));
+}
+
+async fn a_new_code_replaces_the_old_on_the_same_verification(store: &dyn VerificationStore) {
+    let first = store
+        .issue_code(fresh(&phone(1), "111111", t(0)), t(0))
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome(&check(store, &first, "999999", t(1)).await),
+        Ok(false)
+    );
+    let mut second = fresh(&phone(1), "222222", t(40));
+    second.channel = Channel::Call;
+    let second = store.issue_code(second, t(40)).await.unwrap();
+    assert_eq!(second.id, first.id, "same verification");
+    assert_eq!(
+        second.failed_checks, 1,
+        "attempts are not reset by a new code"
+    );
+    assert_eq!(second.channel, Channel::Call);
+    assert_eq!(second.expires_at, t(640));
+    assert_eq!(
+        outcome(&check(store, &second, "111111", t(41)).await),
+        Ok(false),
+        "old code"
+    );
+    assert_eq!(
+        outcome(&check(store, &second, "222222", t(42)).await),
+        Ok(true),
+        "new code"
+    );
+}
+
+async fn a_number_gets_a_new_verification_after_the_old_one_ended(store: &dyn VerificationStore) {
+    let first = store
+        .issue_code(fresh(&phone(1), "111111", t(0)), t(0))
+        .await
+        .unwrap();
+    check(store, &first, "111111", t(1)).await;
+    let second = store
+        .issue_code(fresh(&phone(1), "222222", t(50)), t(50))
+        .await
+        .unwrap();
+    assert_ne!(second.id, first.id);
+    assert_eq!(
+        store.current_for(&phone(1)).await.unwrap(),
+        Some(second.id.clone())
+    );
+    // An expired one is replaced too.
+    let third = store
+        .issue_code(fresh(&phone(1), "333333", t(5000)), t(5000))
+        .await
+        .unwrap();
+    assert_ne!(third.id, second.id);
+}
+
+async fn a_code_is_accepted_once(store: &dyn VerificationStore) {
+    let v = store
+        .issue_code(fresh(&phone(2), "123456", t(0)), t(0))
+        .await
+        .unwrap();
+    assert_eq!(outcome(&check(store, &v, "123456", t(1)).await), Ok(true));
+    assert_eq!(
+        store.get(&v.id).await.unwrap().unwrap().status,
+        Status::Approved
+    );
+    assert_eq!(
+        outcome(&check(store, &v, "123456", t(2)).await),
+        Err(CheckRefusal::NotPending(Status::Approved))
+    );
+    // Expired: refused even when right, and the status says so.
+    let w = store
+        .issue_code(fresh(&phone(3), "123456", t(0)), t(0))
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome(&check(store, &w, "123456", t(600)).await),
+        Err(CheckRefusal::NotPending(Status::Expired))
+    );
+}
+
+async fn wrong_codes_end_the_verification_at_the_maximum(store: &dyn VerificationStore) {
+    let v = store
+        .issue_code(fresh(&phone(4), "123456", t(0)), t(0))
+        .await
+        .unwrap();
+    for i in 1..=5 {
+        let decision = check(store, &v, "000000", t(i)).await;
+        assert_eq!(outcome(&decision), Ok(false));
+        if let CheckDecision::Evaluated(after, _) = decision {
+            assert_eq!(after.failed_checks, i as u32);
+        }
+    }
+    assert_eq!(
+        store.get(&v.id).await.unwrap().unwrap().status,
+        Status::MaxAttemptsReached
+    );
+    assert_eq!(
+        outcome(&check(store, &v, "123456", t(9)).await),
+        Err(CheckRefusal::NotPending(Status::MaxAttemptsReached))
+    );
+}
+
+async fn failures_lock_the_number_across_new_codes(store: &dyn VerificationStore) {
+    let to = phone(5);
+    let first = store
+        .issue_code(fresh(&to, "111111", t(0)), t(0))
+        .await
+        .unwrap();
+    for i in 0..5 {
+        check(store, &first, "000000", t(i)).await;
+    }
+    let second = store
+        .issue_code(fresh(&to, "222222", t(10)), t(10))
+        .await
+        .unwrap();
+    for i in 0..3 {
+        assert_eq!(
+            outcome(&check(store, &second, "000000", t(11 + i)).await),
+            Ok(false)
+        );
+    }
+    // Eight consecutive failures: locked, even for the right code.
+    let refused = outcome(&check(store, &second, "222222", t(20)).await);
+    assert!(
+        matches!(refused, Err(CheckRefusal::Locked(_))),
+        "{refused:?}"
+    );
+    let slot = store
+        .take_send_slot(&to, "10.0.0.1".parse().unwrap(), t(21), &SEND)
+        .await
+        .unwrap();
+    assert!(
+        matches!(slot, SlotDecision::Refused(_)),
+        "no sends while locked"
+    );
+    // Another number is not affected.
+    let other = store
+        .issue_code(fresh(&phone(6), "333333", t(22)), t(22))
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome(&check(store, &other, "333333", t(23)).await),
+        Ok(true)
+    );
+}
+
+async fn send_slots_follow_the_limits(store: &dyn VerificationStore) {
+    let ip = "10.0.0.2".parse().unwrap();
+    let to = phone(7);
+    assert_eq!(
+        store.take_send_slot(&to, ip, t(0), &SEND).await.unwrap(),
+        SlotDecision::Granted
+    );
+    assert_eq!(
+        store.take_send_slot(&to, ip, t(10), &SEND).await.unwrap(),
+        SlotDecision::Refused(crate::verification::model::RetryAfter(Duration::from_secs(
+            20
+        )))
+    );
+    assert_eq!(
+        store.take_send_slot(&to, ip, t(30), &SEND).await.unwrap(),
+        SlotDecision::Granted
+    );
+    assert_eq!(
+        store.take_send_slot(&to, ip, t(60), &SEND).await.unwrap(),
+        SlotDecision::Granted
+    );
+    assert!(matches!(
+        store
+            .take_send_slot(&to, "10.0.0.3".parse().unwrap(), t(90), &SEND)
+            .await
+            .unwrap(),
+        SlotDecision::Refused(_)
+    ));
+    // The address has used 3 of its 4; one more number, then it is refused.
+    assert_eq!(
+        store
+            .take_send_slot(&phone(8), ip, t(91), &SEND)
+            .await
+            .unwrap(),
+        SlotDecision::Granted
+    );
+    assert!(matches!(
+        store
+            .take_send_slot(&phone(9), ip, t(92), &SEND)
+            .await
+            .unwrap(),
+        SlotDecision::Refused(_)
+    ));
+}
+
+async fn only_pending_verifications_end(store: &dyn VerificationStore) {
+    let v = store
+        .issue_code(fresh(&phone(10), "123456", t(0)), t(0))
+        .await
+        .unwrap();
+    let canceled = store
+        .end_pending(&v.id, Status::Canceled, t(1))
+        .await
+        .unwrap();
+    assert_eq!(canceled.map(|v| v.status), Some(Status::Canceled));
+    assert_eq!(
+        store
+            .end_pending(&v.id, Status::Approved, t(2))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .end_pending("unknown", Status::Canceled, t(2))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        outcome(&check(store, &v, "123456", t(3)).await),
+        Err(CheckRefusal::NotPending(Status::Canceled))
+    );
+}
+
+async fn send_attempts_are_appended(store: &dyn VerificationStore) {
+    let v = store
+        .issue_code(fresh(&phone(11), "123456", t(0)), t(0))
+        .await
+        .unwrap();
+    for provider in ["twilio", "console"] {
+        let attempt = SendAttempt {
+            channel: Channel::Sms,
+            provider: provider.into(),
+            at: t(0),
+            delivery_status: Some("sent".into()),
+            provider_ref: None,
+        };
+        store.add_send_attempt(&v.id, attempt).await.unwrap();
+    }
+    let stored = store.get(&v.id).await.unwrap().unwrap();
+    let providers: Vec<_> = stored
+        .send_attempts
+        .iter()
+        .map(|a| a.provider.as_str())
+        .collect();
+    assert_eq!(providers, ["twilio", "console"]);
+}
+
+async fn parallel_right_codes_approve_exactly_once(store: Arc<dyn VerificationStore>) {
+    let v = store
+        .issue_code(fresh(&phone(12), "123456", t(0)), t(0))
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let (store, v) = (store.clone(), v.clone());
+            tokio::spawn(async move { outcome(&check(&*store, &v, "123456", t(1)).await) })
+        })
+        .collect();
+    let mut approved = 0;
+    for task in tasks {
+        if task.await.unwrap() == Ok(true) {
+            approved += 1;
+        }
+    }
+    assert_eq!(approved, 1);
+}
+
+async fn parallel_wrong_codes_never_exceed_the_maximum(store: Arc<dyn VerificationStore>) {
+    let v = store
+        .issue_code(fresh(&phone(13), "123456", t(0)), t(0))
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let (store, v) = (store.clone(), v.clone());
+            tokio::spawn(async move { outcome(&check(&*store, &v, "000000", t(1)).await) })
+        })
+        .collect();
+    let mut evaluated = 0;
+    for task in tasks {
+        if task.await.unwrap().is_ok() {
+            evaluated += 1;
+        }
+    }
+    assert_eq!(evaluated, CHECK.max_attempts);
+    let stored = store.get(&v.id).await.unwrap().unwrap();
+    assert_eq!(stored.failed_checks, CHECK.max_attempts);
+}
+
+/// Leaves a verification, a number and an address behind, all expiring within an hour.
+pub(crate) async fn fill_with_short_lived_state(store: &dyn VerificationStore, at: SystemTime) {
+    let to = phone(99);
+    store
+        .take_send_slot(&to, "10.9.9.8".parse().unwrap(), at, &SEND)
+        .await
+        .unwrap();
+    store
+        .issue_code(fresh(&to, "123456", at), at)
+        .await
+        .unwrap();
+}

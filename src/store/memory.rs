@@ -1,0 +1,232 @@
+//! The in-memory backend: one process, state lost on restart. `TokenStorage` keeps
+//! the Telnyx tutorial's name; each method is one critical section under one mutex,
+//! and expired entries are swept so memory stays bounded by live state.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+
+use super::{CheckDecision, RETAIN_AFTER_EXPIRY, SlotDecision, StoreError, VerificationStore};
+use crate::code::CodeHash;
+use crate::phone::PhoneNumber;
+use crate::verification::model::{SendAttempt, Status, Verification};
+use crate::verification::rules::{
+    self, CheckLimits, CheckRefusal, NumberState, SendLimits, SendLog,
+};
+
+/// How often (in the callers' clock) a write also sweeps expired entries.
+const SWEEP_EVERY: Duration = Duration::from_secs(30);
+
+#[derive(Default)]
+struct Inner {
+    verifications: HashMap<String, Verification>,
+    /// E.164 number → id of its current verification.
+    current: HashMap<String, String>,
+    numbers: HashMap<String, NumberState>,
+    ips: HashMap<IpAddr, (SendLog, SystemTime)>,
+    next_sweep: Option<SystemTime>,
+}
+
+impl Inner {
+    fn sweep_if_due(&mut self, now: SystemTime) {
+        if self.next_sweep.is_some_and(|at| now < at) {
+            return;
+        }
+        self.next_sweep = Some(now + SWEEP_EVERY);
+        self.verifications
+            .retain(|_, v| now < v.expires_at + RETAIN_AFTER_EXPIRY);
+        let verifications = &self.verifications;
+        self.current.retain(|_, id| verifications.contains_key(id));
+        self.numbers
+            .retain(|_, n| n.retain_until.is_some_and(|until| now < until));
+        self.ips.retain(|_, (_, until)| now < *until);
+    }
+}
+
+/// Verification state in this process's memory.
+#[derive(Default)]
+pub struct TokenStorage {
+    inner: Mutex<Inner>,
+}
+
+impl TokenStorage {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave a half-made decision: every
+        // method computes on copies or single fields, so the data is still usable.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Entries currently held (verifications, numbers, addresses), for tests of the sweep.
+    pub fn len(&self) -> usize {
+        let inner = self.lock();
+        inner.verifications.len() + inner.numbers.len() + inner.ips.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[async_trait]
+impl VerificationStore for TokenStorage {
+    async fn take_send_slot(
+        &self,
+        to: &PhoneNumber,
+        ip: IpAddr,
+        now: SystemTime,
+        limits: &SendLimits,
+    ) -> Result<SlotDecision, StoreError> {
+        let mut inner = self.lock();
+        inner.sweep_if_due(now);
+        let mut number = inner.numbers.get(to.e164()).cloned().unwrap_or_default();
+        let mut log = inner
+            .ips
+            .get(&ip)
+            .map(|(log, _)| log.clone())
+            .unwrap_or_default();
+        match rules::take_send_slot(&mut number, &mut log, now, limits) {
+            Ok(()) => {
+                let until = log.retain_until(limits.ip_window).unwrap_or(now);
+                inner.ips.insert(ip, (log, until));
+                inner.numbers.insert(to.e164().to_string(), number);
+                Ok(SlotDecision::Granted)
+            }
+            Err(wait) => Ok(SlotDecision::Refused(wait)),
+        }
+    }
+
+    async fn issue_code(
+        &self,
+        fresh: Verification,
+        now: SystemTime,
+    ) -> Result<Verification, StoreError> {
+        let mut inner = self.lock();
+        inner.sweep_if_due(now);
+        let current = inner.current.get(fresh.to.e164()).cloned();
+        if let Some(existing) = current
+            .and_then(|id| inner.verifications.get_mut(&id))
+            .filter(|v| v.status_at(now) == Status::Pending)
+        {
+            existing.code_hash = fresh.code_hash;
+            existing.channel = fresh.channel;
+            existing.last_sent_at = fresh.last_sent_at;
+            existing.expires_at = fresh.expires_at;
+            return Ok(existing.clone());
+        }
+        inner
+            .current
+            .insert(fresh.to.e164().to_string(), fresh.id.clone());
+        inner.verifications.insert(fresh.id.clone(), fresh.clone());
+        Ok(fresh)
+    }
+
+    async fn add_send_attempt(&self, id: &str, attempt: SendAttempt) -> Result<(), StoreError> {
+        if let Some(v) = self.lock().verifications.get_mut(id) {
+            v.send_attempts.push(attempt);
+        }
+        Ok(())
+    }
+
+    async fn check_code(
+        &self,
+        id: &str,
+        candidate: &CodeHash,
+        now: SystemTime,
+        limits: &CheckLimits,
+        send_window: Duration,
+    ) -> Result<CheckDecision, StoreError> {
+        let mut inner = self.lock();
+        let Some(mut verification) = inner.verifications.get(id).cloned() else {
+            return Ok(CheckDecision::NotFound);
+        };
+        let mut number = inner
+            .numbers
+            .get(verification.to.e164())
+            .cloned()
+            .unwrap_or_default();
+        let result = rules::check_code(
+            &mut verification,
+            &mut number,
+            candidate,
+            now,
+            limits,
+            send_window,
+        );
+        let e164 = verification.to.e164().to_string();
+        inner
+            .verifications
+            .insert(id.to_string(), verification.clone());
+        if !matches!(result, Err(CheckRefusal::NotPending(_))) {
+            inner.numbers.insert(e164, number);
+        }
+        Ok(match result {
+            Ok(outcome) => CheckDecision::Evaluated(verification, outcome),
+            Err(refusal) => CheckDecision::Refused(verification, refusal),
+        })
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<Verification>, StoreError> {
+        Ok(self.lock().verifications.get(id).cloned())
+    }
+
+    async fn current_for(&self, to: &PhoneNumber) -> Result<Option<String>, StoreError> {
+        Ok(self.lock().current.get(to.e164()).cloned())
+    }
+
+    async fn end_pending(
+        &self,
+        id: &str,
+        status: Status,
+        now: SystemTime,
+    ) -> Result<Option<Verification>, StoreError> {
+        let mut inner = self.lock();
+        let Some(v) = inner.verifications.get_mut(id) else {
+            return Ok(None);
+        };
+        if v.status_at(now) != Status::Pending {
+            return Ok(None);
+        }
+        v.status = status;
+        Ok(Some(v.clone()))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn memory_store_passes_the_contract() {
+        super::super::contract::run_all(|| Box::new(TokenStorage::new())).await;
+    }
+
+    #[tokio::test]
+    async fn expired_entries_are_swept() {
+        let store = TokenStorage::new();
+        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        super::super::contract::fill_with_short_lived_state(&store, start).await;
+        assert!(!store.is_empty());
+        // Long after everything expired, any write sweeps.
+        let later = start + Duration::from_secs(24 * 3600);
+        let phone = PhoneNumber::from_e164("+12015550100").unwrap();
+        let limits = super::super::contract::SEND;
+        store
+            .take_send_slot(&phone, "10.9.9.9".parse().unwrap(), later, &limits)
+            .await
+            .unwrap();
+        assert_eq!(store.len(), 2, "only the new number and address remain");
+    }
+}

@@ -1,0 +1,94 @@
+//! Where verification state lives. `VerificationStore` is the seam between the rules
+//! and a backend; every method that decides something is atomic in the backend itself.
+
+use std::net::IpAddr;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+
+use crate::code::CodeHash;
+use crate::phone::PhoneNumber;
+use crate::verification::model::{RetryAfter, SendAttempt, Status, Verification};
+use crate::verification::rules::{CheckLimits, CheckOutcome, CheckRefusal, SendLimits};
+
+pub mod memory;
+
+#[cfg(test)]
+pub(crate) mod contract;
+
+/// How long an ended verification stays readable (status lookups, the success page).
+pub const RETAIN_AFTER_EXPIRY: Duration = Duration::from_secs(3600);
+
+/// The store could not be reached or answered nonsense; the request cannot be decided.
+#[derive(Debug, thiserror::Error)]
+#[error("store unavailable: {0}")]
+pub struct StoreError(pub String);
+
+/// The answer to a request for a send slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotDecision {
+    Granted,
+    Refused(RetryAfter),
+}
+
+/// The answer to a submitted code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckDecision {
+    NotFound,
+    Refused(Verification, CheckRefusal),
+    Evaluated(Verification, CheckOutcome),
+}
+
+/// A backend for verification state. Implementations must make each method one
+/// atomic step: no decision may be split into a read and a later write.
+#[async_trait]
+pub trait VerificationStore: Send + Sync + 'static {
+    /// Takes a send slot for `to` from `ip` under `limits` (lockout, cooldown, windows).
+    async fn take_send_slot(
+        &self,
+        to: &PhoneNumber,
+        ip: IpAddr,
+        now: SystemTime,
+        limits: &SendLimits,
+    ) -> Result<SlotDecision, StoreError>;
+
+    /// Gives the number's pending verification a new code (hash, channel, send and expiry
+    /// times from `fresh`), keeping its id and failed checks; when there is none, stores
+    /// `fresh` as the number's new verification. Returns what is now stored.
+    async fn issue_code(
+        &self,
+        fresh: Verification,
+        now: SystemTime,
+    ) -> Result<Verification, StoreError>;
+
+    /// Appends a delivery attempt to a verification.
+    async fn add_send_attempt(&self, id: &str, attempt: SendAttempt) -> Result<(), StoreError>;
+
+    /// Evaluates `candidate` against verification `id` by the rules, counting the attempt.
+    async fn check_code(
+        &self,
+        id: &str,
+        candidate: &CodeHash,
+        now: SystemTime,
+        limits: &CheckLimits,
+        send_window: Duration,
+    ) -> Result<CheckDecision, StoreError>;
+
+    /// The verification with this id, if it is still remembered.
+    async fn get(&self, id: &str) -> Result<Option<Verification>, StoreError>;
+
+    /// The id of the number's current verification, if any.
+    async fn current_for(&self, to: &PhoneNumber) -> Result<Option<String>, StoreError>;
+
+    /// Moves `id` from `pending` to `status` (canceled, approved, failed). Returns the
+    /// verification when it was pending, `None` when it was not (or is unknown).
+    async fn end_pending(
+        &self,
+        id: &str,
+        status: Status,
+        now: SystemTime,
+    ) -> Result<Option<Verification>, StoreError>;
+
+    /// Whether the backend answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+}

@@ -1,0 +1,414 @@
+//! The use cases, start, check, get and cancel, shared by every front end (pages,
+//! JSON API, Twilio-compatible API). The one place that uses the store and the
+//! channels together; the rules themselves are pure functions in `rules`.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use phonenumber::country;
+
+use crate::channels::{CallScript, Channels, DeliveryError, Receipt};
+use crate::code::{Code, CodeFormat, CodeHasher};
+use crate::config::VerificationSettings;
+use crate::phone::{self, PhoneNumber};
+use crate::store::{CheckDecision, SlotDecision, StoreError, VerificationStore};
+
+pub mod model;
+pub mod rules;
+
+use model::{Channel, RetryAfter, SendAttempt, Status, Verification};
+use rules::{CheckLimits, CheckRefusal, SendLimits};
+
+/// The source of "now": the system clock in service, anything in tests.
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> SystemTime;
+}
+
+/// The operating system's clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
+
+/// Why a use case did not do what was asked. `Display` is for logs; front ends choose
+/// their own words from the variant.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("country not allowed")]
+    CountryNotAllowed,
+    #[error("send limit reached")]
+    RateLimited(RetryAfter),
+    #[error("number locked after consecutive failures")]
+    Locked(RetryAfter),
+    #[error("no such verification")]
+    NotFound,
+    #[error("verification is {}", .0.as_str())]
+    NotPending(Status),
+    #[error("the provider rejected the number")]
+    NumberRejected,
+    #[error("every provider failed")]
+    DeliveryFailed,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The configured rules, in the types the rules take.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub format: CodeFormat,
+    pub ttl: Duration,
+    pub send: SendLimits,
+    pub check: CheckLimits,
+    pub default_region: country::Id,
+    /// `None`: every country.
+    pub allowed_countries: Option<HashSet<String>>,
+    pub app_name: String,
+    pub sms_template: String,
+    /// For the origin-bound last line of SMS bodies (`@HOST #CODE`).
+    pub host: String,
+}
+
+impl Policy {
+    /// Reads the policy from validated settings.
+    pub fn from_settings(v: &VerificationSettings, host: String) -> Self {
+        let secs = Duration::from_secs;
+        let allowed_countries = (!v.allowed_countries.iter().any(|c| c == "*")).then(|| {
+            v.allowed_countries
+                .iter()
+                .map(|c| c.to_ascii_uppercase())
+                .collect()
+        });
+        Self {
+            format: CodeFormat {
+                alphabet: v.code_alphabet,
+                length: v.code_length,
+            },
+            ttl: secs(v.ttl_secs),
+            send: SendLimits {
+                cooldown: secs(v.resend_cooldown_secs),
+                max_per_number: v.max_sends_per_number,
+                number_window: secs(v.send_window_secs),
+                max_per_ip: v.max_sends_per_ip,
+                ip_window: secs(v.ip_window_secs),
+            },
+            check: CheckLimits {
+                max_attempts: v.max_check_attempts,
+                lockout_failures: v.lockout_failures,
+                lockout: secs(v.lockout_secs),
+            },
+            default_region: phone::parse_region(&v.default_region).unwrap_or(country::Id::US),
+            allowed_countries,
+            app_name: v.app_name.clone(),
+            sms_template: v.sms_template.clone(),
+            host,
+        }
+    }
+
+    fn country_allowed(&self, to: &PhoneNumber) -> bool {
+        match &self.allowed_countries {
+            None => true,
+            Some(allowed) => to.region().is_some_and(|r| allowed.contains(r)),
+        }
+    }
+
+    /// The SMS text: the template, a blank line, then `@HOST #CODE` with no newline after.
+    pub fn sms_body(&self, code: &Code) -> String {
+        let minutes = self.ttl.as_secs().div_ceil(60).to_string();
+        let text = self
+            .sms_template
+            .replace("{app_name}", &self.app_name)
+            .replace("{minutes}", &minutes)
+            .replace("{code}", code.expose());
+        format!("{text}\n\n@{} #{}", self.host, code.expose())
+    }
+
+    /// What a call says.
+    pub fn call_script(&self, code: &Code) -> CallScript {
+        CallScript {
+            intro: format!("Your {} code is", self.app_name),
+            symbols: code.expose().chars().map(String::from).collect(),
+        }
+    }
+
+    /// The number of minutes a code lives, for pages.
+    pub fn ttl_minutes(&self) -> u64 {
+        self.ttl.as_secs().div_ceil(60)
+    }
+}
+
+/// The result of an evaluated check.
+#[derive(Debug, Clone)]
+pub struct CheckResult {
+    pub verification: Verification,
+    pub valid: bool,
+    pub attempts_remaining: u32,
+}
+
+/// Runs the use cases against one store and one set of channels.
+pub struct Verifier {
+    store: Arc<dyn VerificationStore>,
+    channels: Channels,
+    hasher: CodeHasher,
+    clock: Arc<dyn Clock>,
+    policy: Policy,
+}
+
+impl Verifier {
+    pub fn new(
+        store: Arc<dyn VerificationStore>,
+        channels: Channels,
+        hasher: CodeHasher,
+        clock: Arc<dyn Clock>,
+        policy: Policy,
+    ) -> Self {
+        Self {
+            store,
+            channels,
+            hasher,
+            clock,
+            policy,
+        }
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    pub fn store(&self) -> &Arc<dyn VerificationStore> {
+        &self.store
+    }
+
+    /// Sends a new code to `to` by `channel`, for a client at `client_ip`. A pending
+    /// verification of the number gets the new code; otherwise a new one starts.
+    #[tracing::instrument(name = "start verification", skip_all, fields(to = %to.masked(), channel = channel.as_str()))]
+    pub async fn start(
+        &self,
+        to: &PhoneNumber,
+        channel: Channel,
+        client_ip: IpAddr,
+    ) -> Result<Verification, VerifyError> {
+        if !self.policy.country_allowed(to) {
+            tracing::info!(region = to.region().unwrap_or("?"), "country not allowed");
+            return Err(VerifyError::CountryNotAllowed);
+        }
+        let now = self.clock.now();
+        match self
+            .store
+            .take_send_slot(to, client_ip, now, &self.policy.send)
+            .await?
+        {
+            SlotDecision::Granted => {}
+            SlotDecision::Refused(wait) => {
+                tracing::info!(retry_after = wait.secs(), "send refused by limits");
+                return Err(VerifyError::RateLimited(wait));
+            }
+        }
+        let code = self.policy.format.generate();
+        let fresh = Verification {
+            id: crate::code::random_hex(16),
+            to: to.clone(),
+            channel,
+            status: Status::Pending,
+            created_at: now,
+            last_sent_at: now,
+            expires_at: now + self.policy.ttl,
+            failed_checks: 0,
+            send_attempts: Vec::new(),
+            code_hash: self.hasher.hash(to.e164(), &code),
+        };
+        let verification = self.store.issue_code(fresh, now).await?;
+        self.deliver(verification, &code).await
+    }
+
+    /// Tries each provider of the verification's channel until one accepts.
+    async fn deliver(
+        &self,
+        mut verification: Verification,
+        code: &Code,
+    ) -> Result<Verification, VerifyError> {
+        let channel = verification.channel;
+        let mut number_rejected = false;
+        for provider in self.channels.for_channel(channel) {
+            let name = provider.name().as_str();
+            let result = match channel {
+                Channel::Sms => {
+                    provider
+                        .send_sms(&verification.to, &self.policy.sms_body(code))
+                        .await
+                }
+                Channel::Call => {
+                    provider
+                        .place_call(&verification.to, &self.policy.call_script(code))
+                        .await
+                }
+            };
+            let attempt = |delivery_status: &str, receipt: Receipt| SendAttempt {
+                channel,
+                provider: name.to_string(),
+                at: self.clock.now(),
+                delivery_status: Some(delivery_status.to_string()),
+                provider_ref: receipt.provider_ref,
+            };
+            match result {
+                Ok(receipt) => {
+                    let attempt = attempt("sent", receipt);
+                    self.store
+                        .add_send_attempt(&verification.id, attempt.clone())
+                        .await?;
+                    verification.send_attempts.push(attempt);
+                    tracing::info!(provider = name, id = %verification.id, "code sent");
+                    return Ok(verification);
+                }
+                Err(error) => {
+                    let attempt = attempt("failed", Receipt::default());
+                    self.store
+                        .add_send_attempt(&verification.id, attempt)
+                        .await?;
+                    match &error {
+                        DeliveryError::Unauthorized(_) => {
+                            tracing::error!(provider = name, %error, "provider refused our credentials; check its configuration")
+                        }
+                        _ => tracing::warn!(provider = name, %error, "send failed"),
+                    }
+                    if !error.try_next() {
+                        number_rejected = true;
+                        break;
+                    }
+                }
+            }
+        }
+        self.store
+            .end_pending(&verification.id, Status::Failed, self.clock.now())
+            .await?;
+        Err(if number_rejected {
+            VerifyError::NumberRejected
+        } else {
+            VerifyError::DeliveryFailed
+        })
+    }
+
+    /// Checks `code` against verification `id`.
+    #[tracing::instrument(name = "check code", skip_all)]
+    pub async fn check(&self, id: &str, code: &Code) -> Result<CheckResult, VerifyError> {
+        let verification = self.store.get(id).await?.ok_or(VerifyError::NotFound)?;
+        let candidate = self.hasher.hash(verification.to.e164(), code);
+        let now = self.clock.now();
+        let decision = self
+            .store
+            .check_code(
+                id,
+                &candidate,
+                now,
+                &self.policy.check,
+                self.policy.send.number_window,
+            )
+            .await?;
+        let max = self.policy.check.max_attempts;
+        match decision {
+            CheckDecision::NotFound => Err(VerifyError::NotFound),
+            CheckDecision::Refused(_, CheckRefusal::Locked(wait)) => Err(VerifyError::Locked(wait)),
+            CheckDecision::Refused(_, CheckRefusal::NotPending(status)) => {
+                Err(VerifyError::NotPending(status))
+            }
+            CheckDecision::Evaluated(verification, outcome) => {
+                tracing::info!(to = %verification.to.masked(), valid = outcome.valid, status = verification.status.as_str(), "code checked");
+                Ok(CheckResult {
+                    attempts_remaining: verification.attempts_remaining(max),
+                    valid: outcome.valid,
+                    verification,
+                })
+            }
+        }
+    }
+
+    /// Checks `code` against the number's pending verification.
+    pub async fn check_number(
+        &self,
+        to: &PhoneNumber,
+        code: &Code,
+    ) -> Result<CheckResult, VerifyError> {
+        let id = self
+            .store
+            .current_for(to)
+            .await?
+            .ok_or(VerifyError::NotFound)?;
+        self.check(&id, code).await
+    }
+
+    /// The verification with this id, its status as of now.
+    pub async fn get(&self, id: &str) -> Result<Verification, VerifyError> {
+        let mut verification = self.store.get(id).await?.ok_or(VerifyError::NotFound)?;
+        verification.status = verification.status_at(self.clock.now());
+        Ok(verification)
+    }
+
+    /// Ends a pending verification as canceled.
+    pub async fn cancel(&self, id: &str) -> Result<Verification, VerifyError> {
+        match self
+            .store
+            .end_pending(id, Status::Canceled, self.clock.now())
+            .await?
+        {
+            Some(verification) => Ok(verification),
+            None => Err(VerifyError::NotPending(self.get(id).await?.status)),
+        }
+    }
+
+    /// Whether any channel prints codes to the console.
+    pub fn uses_console(&self) -> bool {
+        self.channels.uses_console()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::code::CodeAlphabet;
+    use crate::config::VerificationSettings;
+
+    fn policy() -> Policy {
+        Policy::from_settings(
+            &VerificationSettings::default(),
+            "verify.example.com".into(),
+        )
+    }
+
+    #[test]
+    fn sms_bodies_end_with_the_origin_bound_line_and_no_newline() {
+        let p = policy();
+        let code = p.format.parse("012345").unwrap();
+        let body = p.sms_body(&code);
+        assert_eq!(
+            body,
+            "Your phone-verify code is 012345. It expires in 10 minutes.\n\n@verify.example.com #012345"
+        );
+    }
+
+    #[test]
+    fn calls_read_the_code_symbol_by_symbol_twice() {
+        let mut p = policy();
+        p.format.alphabet = CodeAlphabet::Hex;
+        let text = p.call_script(&p.format.parse("1a2b3c").unwrap()).text();
+        assert_eq!(
+            text,
+            "Your phone-verify code is 1, A, 2, B, 3, C. Your phone-verify code is 1, A, 2, B, 3, C."
+        );
+    }
+
+    #[test]
+    fn allowed_countries_restrict_by_region() {
+        let settings = VerificationSettings {
+            allowed_countries: vec!["us".into(), "CA".into()],
+            ..Default::default()
+        };
+        let p = Policy::from_settings(&settings, "h".into());
+        assert!(p.country_allowed(&PhoneNumber::from_e164("+12015550123").unwrap()));
+        assert!(!p.country_allowed(&PhoneNumber::from_e164("+447400123456").unwrap()));
+        assert!(policy().country_allowed(&PhoneNumber::from_e164("+447400123456").unwrap()));
+    }
+}

@@ -1,0 +1,408 @@
+//! The verification rules as pure functions over state, with the time passed in.
+//! Stores call them inside one critical section (memory) or mirror them in one
+//! script (Redis), so every decision is atomic; tests call them with any clock.
+
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use super::model::{RetryAfter, Status, Verification};
+use crate::code::CodeHash;
+
+/// Limits on sending codes (SPEC §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendLimits {
+    pub cooldown: Duration,
+    pub max_per_number: u32,
+    pub number_window: Duration,
+    pub max_per_ip: u32,
+    pub ip_window: Duration,
+}
+
+/// Limits on checking codes (SPEC §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckLimits {
+    pub max_attempts: u32,
+    pub lockout_failures: u32,
+    pub lockout: Duration,
+}
+
+/// What is remembered about one number across its verifications.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NumberState {
+    /// Consecutive wrong codes, across codes and verifications; a right code resets it.
+    pub failures: u32,
+    /// The failure count is forgotten after this (a lockout's length after the last failure).
+    pub failures_until: Option<SystemTime>,
+    pub locked_until: Option<SystemTime>,
+    /// Times of recent sends, oldest first, within the send window.
+    pub sends: Vec<SystemTime>,
+    /// After this the state says nothing that matters and may be dropped.
+    pub retain_until: Option<SystemTime>,
+}
+
+/// Recent sends from one client address.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendLog {
+    pub sends: Vec<SystemTime>,
+}
+
+impl SendLog {
+    pub fn retain_until(&self, window: Duration) -> Option<SystemTime> {
+        self.sends.last().map(|t| *t + window)
+    }
+}
+
+/// Why a check was not evaluated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckRefusal {
+    /// The verification no longer takes codes (approved, expired, used up, ...).
+    NotPending(Status),
+    /// The number is locked after too many consecutive wrong codes.
+    Locked(RetryAfter),
+}
+
+/// The result of an evaluated check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckOutcome {
+    pub valid: bool,
+}
+
+impl NumberState {
+    fn forget_stale(&mut self, now: SystemTime, window: Duration) {
+        if self.failures_until.is_some_and(|until| now >= until) {
+            self.failures = 0;
+            self.failures_until = None;
+        }
+        if self.locked_until.is_some_and(|until| now >= until) {
+            self.locked_until = None;
+        }
+        self.sends.retain(|sent| now < *sent + window);
+    }
+
+    fn locked(&self, now: SystemTime) -> Option<RetryAfter> {
+        self.locked_until
+            .filter(|until| now < *until)
+            .map(|until| RetryAfter::between(now, until))
+    }
+
+    fn update_retention(&mut self, window: Duration) {
+        let candidates = [
+            self.failures_until,
+            self.locked_until,
+            self.sends.last().map(|t| *t + window),
+        ];
+        self.retain_until = candidates.into_iter().flatten().max();
+    }
+}
+
+/// Takes a send slot for `number` from `ip`, or says how long to wait. Refused when the
+/// number is locked, within the resend cooldown, or over the per-number or per-IP window.
+pub fn take_send_slot(
+    number: &mut NumberState,
+    ip: &mut SendLog,
+    now: SystemTime,
+    limits: &SendLimits,
+) -> Result<(), RetryAfter> {
+    let number_window = limits.number_window.max(limits.cooldown);
+    number.forget_stale(now, number_window);
+    ip.sends.retain(|sent| now < *sent + limits.ip_window);
+
+    let mut waits = Vec::new();
+    if let Some(wait) = number.locked(now) {
+        waits.push(wait);
+    }
+    if let Some(last) = number.sends.last()
+        && now < *last + limits.cooldown
+    {
+        waits.push(RetryAfter::between(now, *last + limits.cooldown));
+    }
+    let in_window = number
+        .sends
+        .iter()
+        .filter(|sent| now < **sent + limits.number_window)
+        .collect::<Vec<_>>();
+    if in_window.len() >= limits.max_per_number as usize {
+        let oldest = *in_window[in_window.len() - limits.max_per_number as usize];
+        waits.push(RetryAfter::between(now, oldest + limits.number_window));
+    }
+    if ip.sends.len() >= limits.max_per_ip as usize {
+        let oldest = ip.sends[ip.sends.len() - limits.max_per_ip as usize];
+        waits.push(RetryAfter::between(now, oldest + limits.ip_window));
+    }
+    // Several limits may apply; the person can only retry once all have passed.
+    if let Some(longest) = waits.into_iter().max_by_key(|w| w.0) {
+        return Err(longest);
+    }
+    number.sends.push(now);
+    ip.sends.push(now);
+    number.update_retention(number_window);
+    Ok(())
+}
+
+/// Evaluates one submitted code against `verification`, counting the attempt on both the
+/// verification and the number before the result is known.
+pub fn check_code(
+    verification: &mut Verification,
+    number: &mut NumberState,
+    candidate: &CodeHash,
+    now: SystemTime,
+    limits: &CheckLimits,
+    send_window: Duration,
+) -> Result<CheckOutcome, CheckRefusal> {
+    number.forget_stale(now, send_window);
+    let status = verification.status_at(now);
+    if status != Status::Pending {
+        verification.status = status;
+        return Err(CheckRefusal::NotPending(status));
+    }
+    if let Some(wait) = number.locked(now) {
+        return Err(CheckRefusal::Locked(wait));
+    }
+    let outcome = if verification.code_hash.matches(candidate) {
+        verification.status = Status::Approved;
+        number.failures = 0;
+        number.failures_until = None;
+        CheckOutcome { valid: true }
+    } else {
+        verification.failed_checks += 1;
+        if verification.failed_checks >= limits.max_attempts {
+            verification.status = Status::MaxAttemptsReached;
+        }
+        number.failures += 1;
+        number.failures_until = Some(now + limits.lockout);
+        if number.failures >= limits.lockout_failures {
+            number.locked_until = Some(now + limits.lockout);
+            number.failures = 0;
+            number.failures_until = None;
+        }
+        CheckOutcome { valid: false }
+    };
+    number.update_retention(send_window);
+    Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::code::{CodeAlphabet, CodeFormat, CodeHasher};
+    use crate::phone::PhoneNumber;
+    use crate::verification::model::Channel;
+
+    const SEND: SendLimits = SendLimits {
+        cooldown: Duration::from_secs(30),
+        max_per_number: 3,
+        number_window: Duration::from_secs(600),
+        max_per_ip: 5,
+        ip_window: Duration::from_secs(300),
+    };
+    const CHECK: CheckLimits = CheckLimits {
+        max_attempts: 5,
+        lockout_failures: 10,
+        lockout: Duration::from_secs(3600),
+    };
+    const WINDOW: Duration = Duration::from_secs(600);
+
+    fn t(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 + secs)
+    }
+
+    fn hash(code: &str) -> CodeHash {
+        let format = CodeFormat {
+            alphabet: CodeAlphabet::Digits,
+            length: 6,
+        };
+        CodeHasher::new([3; 32]).hash("+12015550123", &format.parse(code).unwrap())
+    }
+
+    fn verification(at: SystemTime) -> Verification {
+        Verification {
+            id: "v".into(),
+            to: PhoneNumber::from_e164("+12015550123").unwrap(),
+            channel: Channel::Sms,
+            status: Status::Pending,
+            created_at: at,
+            last_sent_at: at,
+            expires_at: at + Duration::from_secs(600),
+            failed_checks: 0,
+            send_attempts: vec![],
+            code_hash: hash("123456"),
+        }
+    }
+
+    #[test]
+    fn resend_within_cooldown_is_refused_until_it_passes() {
+        let (mut number, mut ip) = Default::default();
+        assert_eq!(take_send_slot(&mut number, &mut ip, t(0), &SEND), Ok(()));
+        assert_eq!(
+            take_send_slot(&mut number, &mut ip, t(10), &SEND),
+            Err(RetryAfter(Duration::from_secs(20)))
+        );
+        assert_eq!(take_send_slot(&mut number, &mut ip, t(30), &SEND), Ok(()));
+    }
+
+    #[test]
+    fn zero_cooldown_allows_back_to_back_sends() {
+        let limits = SendLimits {
+            cooldown: Duration::ZERO,
+            ..SEND
+        };
+        let (mut number, mut ip) = Default::default();
+        assert_eq!(take_send_slot(&mut number, &mut ip, t(0), &limits), Ok(()));
+        assert_eq!(take_send_slot(&mut number, &mut ip, t(0), &limits), Ok(()));
+    }
+
+    #[test]
+    fn per_number_window_refuses_the_send_after_the_maximum() {
+        let (mut number, mut ip) = Default::default();
+        for i in 0..3 {
+            assert_eq!(
+                take_send_slot(&mut number, &mut ip, t(i * 40), &SEND),
+                Ok(())
+            );
+        }
+        // The oldest send (t=0) leaves the window at t=600.
+        assert_eq!(
+            take_send_slot(&mut number, &mut ip, t(200), &SEND),
+            Err(RetryAfter(Duration::from_secs(400)))
+        );
+        assert_eq!(take_send_slot(&mut number, &mut ip, t(600), &SEND), Ok(()));
+    }
+
+    #[test]
+    fn per_ip_window_counts_sends_to_different_numbers() {
+        let mut ip = SendLog::default();
+        for i in 0..5 {
+            assert_eq!(
+                take_send_slot(&mut NumberState::default(), &mut ip, t(i), &SEND),
+                Ok(())
+            );
+        }
+        assert_eq!(
+            take_send_slot(&mut NumberState::default(), &mut ip, t(10), &SEND),
+            Err(RetryAfter(Duration::from_secs(290)))
+        );
+    }
+
+    #[test]
+    fn a_refused_send_takes_no_slot() {
+        let (mut number, mut ip) = Default::default();
+        take_send_slot(&mut number, &mut ip, t(0), &SEND).unwrap();
+        let _ = take_send_slot(&mut number, &mut ip, t(1), &SEND);
+        assert_eq!(number.sends.len(), 1);
+        assert_eq!(ip.sends.len(), 1);
+    }
+
+    #[test]
+    fn the_right_code_approves_once() {
+        let mut v = verification(t(0));
+        let mut number = NumberState::default();
+        let ok = check_code(&mut v, &mut number, &hash("123456"), t(1), &CHECK, WINDOW);
+        assert_eq!(ok, Ok(CheckOutcome { valid: true }));
+        assert_eq!(v.status, Status::Approved);
+        let again = check_code(&mut v, &mut number, &hash("123456"), t(2), &CHECK, WINDOW);
+        assert_eq!(again, Err(CheckRefusal::NotPending(Status::Approved)));
+    }
+
+    #[test]
+    fn an_expired_code_is_refused_even_when_right() {
+        let mut v = verification(t(0));
+        let result = check_code(
+            &mut v,
+            &mut NumberState::default(),
+            &hash("123456"),
+            t(600),
+            &CHECK,
+            WINDOW,
+        );
+        assert_eq!(result, Err(CheckRefusal::NotPending(Status::Expired)));
+        assert_eq!(v.status, Status::Expired);
+    }
+
+    #[test]
+    fn the_last_allowed_wrong_code_ends_the_verification() {
+        let mut v = verification(t(0));
+        let mut number = NumberState::default();
+        for i in 1..=5 {
+            let r = check_code(&mut v, &mut number, &hash("000000"), t(i), &CHECK, WINDOW);
+            assert_eq!(r, Ok(CheckOutcome { valid: false }), "attempt {i}");
+        }
+        assert_eq!(v.status, Status::MaxAttemptsReached);
+        assert_eq!(v.attempts_remaining(5), 0);
+        let r = check_code(&mut v, &mut number, &hash("123456"), t(9), &CHECK, WINDOW);
+        assert_eq!(r, Err(CheckRefusal::NotPending(Status::MaxAttemptsReached)));
+    }
+
+    #[test]
+    fn consecutive_failures_lock_the_number_across_verifications() {
+        let mut number = NumberState::default();
+        // Two verifications of 5 wrong codes each: a new code does not reset the count.
+        for round in 0..2 {
+            let mut v = verification(t(round * 100));
+            for i in 0..5 {
+                let _ = check_code(
+                    &mut v,
+                    &mut number,
+                    &hash("000000"),
+                    t(round * 100 + i),
+                    &CHECK,
+                    WINDOW,
+                );
+            }
+        }
+        let mut fresh = verification(t(300));
+        let r = check_code(
+            &mut fresh,
+            &mut number,
+            &hash("123456"),
+            t(301),
+            &CHECK,
+            WINDOW,
+        );
+        assert!(matches!(r, Err(CheckRefusal::Locked(_))), "{r:?}");
+        // Sending is refused while locked, too.
+        let send = take_send_slot(&mut number, &mut SendLog::default(), t(302), &SEND);
+        assert!(send.is_err());
+        // After the lockout the number works again.
+        let later = t(104 + 3600);
+        let mut v = verification(later);
+        let r = check_code(&mut v, &mut number, &hash("123456"), later, &CHECK, WINDOW);
+        assert_eq!(r, Ok(CheckOutcome { valid: true }));
+    }
+
+    #[test]
+    fn a_right_code_resets_the_failure_count() {
+        let mut number = NumberState::default();
+        let mut v = verification(t(0));
+        for i in 0..4 {
+            let _ = check_code(&mut v, &mut number, &hash("000000"), t(i), &CHECK, WINDOW);
+        }
+        check_code(&mut v, &mut number, &hash("123456"), t(5), &CHECK, WINDOW).unwrap();
+        assert_eq!(number.failures, 0);
+    }
+
+    #[test]
+    fn a_locked_number_evaluates_nothing() {
+        let mut number = NumberState {
+            locked_until: Some(t(100)),
+            ..Default::default()
+        };
+        let mut v = verification(t(0));
+        let r = check_code(&mut v, &mut number, &hash("000000"), t(1), &CHECK, WINDOW);
+        assert_eq!(
+            r,
+            Err(CheckRefusal::Locked(RetryAfter(Duration::from_secs(99))))
+        );
+        assert_eq!(v.failed_checks, 0);
+    }
+
+    #[test]
+    fn retention_covers_every_remembered_fact() {
+        let (mut number, mut ip) = Default::default();
+        take_send_slot(&mut number, &mut ip, t(0), &SEND).unwrap();
+        assert_eq!(number.retain_until, Some(t(600)));
+        let mut v = verification(t(0));
+        let _ = check_code(&mut v, &mut number, &hash("000000"), t(1), &CHECK, WINDOW);
+        assert_eq!(number.retain_until, Some(t(3601)));
+    }
+}

@@ -1,0 +1,261 @@
+//! HTTP: the shared state, route table, security headers and the helpers every
+//! handler uses (pages, redirects, the client's address). Handlers live in submodules.
+
+use std::net::IpAddr;
+
+use actix_web::body::BoxBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+
+use crate::verification::{Verifier, VerifyError};
+
+pub mod pages;
+pub mod session;
+
+use pages::MessagePage;
+use session::SessionConfig;
+
+/// Request bodies above this are refused with 413 (SPEC §10).
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+const CSP: &str = "default-src 'self'; frame-ancestors 'none'; object-src 'none'; base-uri 'none'; form-action 'self'";
+
+/// Everything handlers need, registered once as `web::Data<AppState>`.
+pub struct AppState {
+    pub verifier: Verifier,
+    pub sessions: SessionConfig,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub hsts: bool,
+}
+
+impl AppState {
+    /// A page explaining `message`, with a way back to the start.
+    pub fn message(&self, status: StatusCode, title: &str, message: String) -> HttpResponse {
+        page(
+            status,
+            &MessagePage {
+                app_name: &self.verifier.policy().app_name,
+                status: status.as_u16(),
+                title,
+                message,
+                new_code_csrf: None,
+                channel: "sms",
+            },
+        )
+    }
+
+    /// The answer to an error nobody can fix by retyping: logged once here, never shown.
+    pub fn unexpected(&self, error: VerifyError) -> HttpResponse {
+        match error {
+            VerifyError::Store(e) => {
+                tracing::error!(error = %e, "store unavailable");
+                self.message(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Temporarily unavailable",
+                    "We can’t verify numbers right now. Please try again in a minute.".into(),
+                )
+            }
+            other => {
+                tracing::error!(error = %other, "unexpected error");
+                self.message(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong",
+                    "Please try again.".into(),
+                )
+            }
+        }
+    }
+}
+
+/// Renders `template` as an uncacheable HTML page.
+pub fn page(status: StatusCode, template: &impl Template) -> HttpResponse {
+    match template.render() {
+        Ok(html) => HttpResponse::build(status)
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .content_type("text/html; charset=utf-8")
+            .body(html),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed to render");
+            HttpResponse::InternalServerError()
+                .content_type("text/plain; charset=utf-8")
+                .body("Something went wrong.")
+        }
+    }
+}
+
+/// `303 See Other` to `location` (post/redirect/get).
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+/// The client's address: the socket peer, or, when the peer is a trusted proxy, the
+/// right-most `X-Forwarded-For` entry that is not itself a trusted proxy.
+pub fn client_ip(req: &HttpRequest, trusted: &[ipnet::IpNet]) -> IpAddr {
+    let peer = req
+        .peer_addr()
+        .map(|a| a.ip())
+        .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let forwarded: Vec<IpAddr> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|part| part.trim().parse().ok())
+        .collect();
+    forwarded
+        .into_iter()
+        .rev()
+        .find(|ip| !is_trusted(ip))
+        .unwrap_or(peer)
+}
+
+/// Adds the security headers of SPEC §4 to every response.
+pub async fn security_headers(
+    req: ServiceRequest,
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let hsts = req
+        .app_data::<web::Data<AppState>>()
+        .is_some_and(|s| s.hsts);
+    let mut res = next.call(req).await?;
+    let headers = res.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if hsts {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=63072000; includeSubDomains"),
+        );
+    }
+    Ok(res)
+}
+
+/// Answers 413 for oversized forms and 400 for unreadable ones, as pages.
+fn form_error(err: actix_web::error::UrlencodedError, req: &HttpRequest) -> actix_web::Error {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .expect("state is registered");
+    let response = match err {
+        actix_web::error::UrlencodedError::Overflow { .. } => state.message(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "That was too much",
+            "The form sent more data than we accept.".into(),
+        ),
+        _ => state.message(
+            StatusCode::BAD_REQUEST,
+            "We couldn’t read that form",
+            "Please go back and try again.".into(),
+        ),
+    };
+    actix_web::error::InternalError::from_response(err, response).into()
+}
+
+async fn not_found(state: web::Data<AppState>) -> HttpResponse {
+    state.message(
+        StatusCode::NOT_FOUND,
+        "Page not found",
+        "There is nothing at this address.".into(),
+    )
+}
+
+async fn method_not_allowed(state: web::Data<AppState>) -> HttpResponse {
+    state.message(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Not allowed",
+        "This address does not accept that kind of request.".into(),
+    )
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Wires every route; `static_dir` is served under `/static/`.
+pub fn configure(cfg: &mut web::ServiceConfig, static_dir: &std::path::Path) {
+    let resource = |path: &str| web::resource(path).default_service(web::to(method_not_allowed));
+    cfg.app_data(
+        web::FormConfig::default()
+            .limit(MAX_BODY_BYTES)
+            .error_handler(form_error),
+    )
+    .app_data(web::PayloadConfig::default().limit(MAX_BODY_BYTES))
+    .service(resource("/").route(web::get().to(pages::phone_form)))
+    .service(resource("/request").route(web::post().to(pages::request_code)))
+    .service(
+        resource("/verify")
+            .route(web::get().to(pages::code_form))
+            .route(web::post().to(pages::submit_code)),
+    )
+    .service(resource("/resend").route(web::post().to(pages::resend)))
+    .service(resource("/success").route(web::get().to(pages::success)))
+    .service(resource("/healthz").route(web::get().to(healthz)))
+    .service(
+        web::scope("/static")
+            .wrap(
+                actix_web::middleware::DefaultHeaders::new()
+                    .add((header::CACHE_CONTROL, "public, max-age=3600")),
+            )
+            .service(actix_files::Files::new("", static_dir)),
+    )
+    .default_service(web::to(not_found));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    fn nets(raw: &[&str]) -> Vec<ipnet::IpNet> {
+        raw.iter()
+            .map(|r| crate::config::parse_cidr(r).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn forwarded_for_is_ignored_from_untrusted_peers() {
+        let req = TestRequest::default()
+            .peer_addr("203.0.113.9:5000".parse().unwrap())
+            .insert_header(("x-forwarded-for", "198.51.100.1"))
+            .to_http_request();
+        assert_eq!(
+            client_ip(&req, &nets(&["10.0.0.0/8"])),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+    }
+
+    #[test]
+    fn forwarded_for_from_a_trusted_proxy_gives_the_last_untrusted_hop() {
+        let req = TestRequest::default()
+            .peer_addr("10.0.0.5:5000".parse().unwrap())
+            .insert_header(("x-forwarded-for", "1.2.3.4, 198.51.100.1, 10.0.0.7"))
+            .to_http_request();
+        assert_eq!(
+            client_ip(&req, &nets(&["10.0.0.0/8"])),
+            "198.51.100.1".parse::<IpAddr>().unwrap()
+        );
+    }
+}
