@@ -391,20 +391,46 @@ pub fn load(path: Option<&Path>) -> Result<Settings, ConfigError> {
         }
         builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml));
     }
-    let mut env = config::Environment::with_prefix(ENV_PREFIX)
-        .prefix_separator("__")
-        .separator("__")
-        .list_separator(",");
-    for key in LIST_KEYS {
-        env = env.with_list_parse_key(key);
-    }
-    let raw = builder.add_source(env).build().map_err(from_config_error)?;
+    builder = apply_env(builder, std::env::vars_os())?;
+    let raw = builder.build().map_err(from_config_error)?;
     let table: config::Map<String, config::Value> =
         raw.clone().try_deserialize().map_err(from_config_error)?;
     reject_unknown_keys(&table)?;
     let settings: Settings = raw.try_deserialize().map_err(from_config_error)?;
     settings.validate()?;
     Ok(settings)
+}
+
+/// Applies `PHONE_VERIFY__SECTION__KEY` variables as overrides. Values stay strings
+/// (config's own `try_parsing` would turn `+15550002222` into a number); list keys are
+/// split on commas.
+fn apply_env(
+    mut builder: config::ConfigBuilder<config::builder::DefaultState>,
+    vars: impl Iterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+) -> Result<config::ConfigBuilder<config::builder::DefaultState>, ConfigError> {
+    let prefix = format!("{ENV_PREFIX}__");
+    for (name, value) in vars {
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(&prefix)) else {
+            continue;
+        };
+        let key = rest.to_ascii_lowercase().replace("__", ".");
+        let value = value
+            .into_string()
+            .map_err(|_| ConfigError::new(&key, "is not valid UTF-8"))?;
+        builder = if LIST_KEYS.contains(&key.as_str()) {
+            let items: Vec<String> = value
+                .split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+                .map(String::from)
+                .collect();
+            builder.set_override(&key, items)
+        } else {
+            builder.set_override(&key, value)
+        }
+        .map_err(|e| ConfigError::new(&key, e.to_string()))?;
+    }
+    Ok(builder)
 }
 
 /// serde's `deny_unknown_fields` does not say where the field was; this walk does.
@@ -460,10 +486,24 @@ fn from_config_error(error: config::ConfigError) -> ConfigError {
         } => ConfigError::new(key, strip_key_suffix(&error.to_string())),
         config::ConfigError::FileParse { uri, cause } => ConfigError::new(
             "config",
-            format!("cannot parse {}: {cause}", uri.unwrap_or_default()),
+            format!(
+                "cannot parse {}: {}",
+                uri.unwrap_or_default(),
+                one_line(&cause.to_string())
+            ),
         ),
         other => ConfigError::new("config", other.to_string()),
     }
+}
+
+/// Multi-line parser messages (TOML points at the column) folded into one line.
+fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(|l| l.trim())
+        .filter(|l| !l.is_empty() && !l.chars().all(|c| "^| ".contains(c)))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn strip_key_suffix(message: &str) -> String {
@@ -542,7 +582,7 @@ impl Settings {
             return Err(ConfigError::new(
                 key("code_length"),
                 format!(
-                    "must be between {min} and {max} for {} codes (at least 20 bits)",
+                    "must be between {min} and {max} for code_alphabet = \"{}\" (codes need at least 20 bits)",
                     v.code_alphabet.as_str()
                 ),
             ));
@@ -726,6 +766,61 @@ mod tests {
             let error = s.validate().expect_err(key);
             assert_eq!(error.key, key, "{error}");
         }
+    }
+
+    fn from_env(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let vars: Vec<_> = vars
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
+        let builder = apply_env(config::Config::builder(), vars.into_iter())?;
+        let settings: Settings = builder
+            .build()
+            .map_err(from_config_error)?
+            .try_deserialize()
+            .map_err(from_config_error)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    #[test]
+    fn environment_overrides_keep_strings_and_split_lists() {
+        let s = from_env(&[
+            ("PHONE_VERIFY__SERVER__BIND", "0.0.0.0:9000"),
+            ("PHONE_VERIFY__VERIFICATION__CODE_LENGTH", "8"),
+            ("PHONE_VERIFY__VERIFICATION__ALLOWED_COUNTRIES", "US, ca"),
+            ("PHONE_VERIFY__PROVIDERS__TWILIO__FROM", "+15550002222"),
+            ("PHONE_VERIFY__PROVIDERS__TWILIO__AUTH_TOKEN", "007"),
+            ("PHONE_VERIFY__API__KEYS", "k1,k2"),
+            ("OTHER", "ignored"),
+        ])
+        .unwrap();
+        assert_eq!(s.server.bind, "0.0.0.0:9000");
+        assert_eq!(s.verification.code_length, 8);
+        assert_eq!(s.verification.allowed_countries, ["US", "ca"]);
+        let twilio = s.providers.twilio.unwrap();
+        assert_eq!(twilio.from, "+15550002222");
+        assert_eq!(twilio.auth_token.expose(), "007");
+        assert_eq!(s.api.keys.len(), 2);
+    }
+
+    #[test]
+    fn environment_type_errors_name_the_key() {
+        let error = from_env(&[("PHONE_VERIFY__VERIFICATION__TTL_SECS", "ten")]).unwrap_err();
+        assert_eq!(error.key, "verification.ttl_secs");
+        let error = from_env(&[("PHONE_VERIFY__CHANNELS__SMS", "console,pigeon")]).unwrap_err();
+        assert!(error.key.starts_with("channels.sms"), "{error}");
+    }
+
+    #[test]
+    fn parser_messages_are_folded_into_one_line() {
+        let folded = one_line(
+            "TOML parse error at line 1, column 14\n  |\n1 | [verification\n  |              ^\nunclosed table, expected `]`\n",
+        );
+        assert_eq!(
+            folded,
+            "TOML parse error at line 1, column 14 1 | [verification unclosed table, expected `]`"
+        );
     }
 
     #[test]

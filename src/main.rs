@@ -54,12 +54,8 @@ fn main() -> ExitCode {
 async fn serve(settings: config::Settings) -> anyhow::Result<()> {
     let public_url = settings.server.public_url.clone();
     let app = Application::build(settings).await?;
-    tracing::info!(port = app.port(), %public_url, "phone-verify listening on http://{}", listening(&app));
+    tracing::info!(%public_url, "listening on http://{}", app.address());
     app.run_until_stopped().await?;
     tracing::info!("stopped");
     Ok(())
-}
-
-fn listening(app: &Application) -> String {
-    format!("127.0.0.1:{}", app.port())
 }

@@ -22,7 +22,7 @@ use crate::web::{self as routes, AppState};
 
 /// A bound, ready-to-run server.
 pub struct Application {
-    port: u16,
+    address: std::net::SocketAddr,
     server: Server,
 }
 
@@ -32,7 +32,7 @@ impl Application {
         let state = web::Data::new(build_state(&settings)?);
         let listener = TcpListener::bind(&settings.server.bind)
             .with_context(|| format!("cannot listen on {}", settings.server.bind))?;
-        let port = listener.local_addr()?.port();
+        let address = listener.local_addr()?;
         let static_dir = settings.server.static_dir.clone();
         if !static_dir.is_dir() {
             tracing::warn!(dir = %static_dir.display(), "server.static_dir does not exist; pages will have no styles");
@@ -48,11 +48,16 @@ impl Application {
         .shutdown_timeout(10)
         .listen(listener)?
         .run();
-        Ok(Self { port, server })
+        Ok(Self { address, server })
+    }
+
+    /// The address actually bound (with the real port when `server.bind` asked for 0).
+    pub fn address(&self) -> std::net::SocketAddr {
+        self.address
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.address.port()
     }
 
     /// Serves until SIGTERM or Ctrl-C, then finishes in-flight requests and returns.
