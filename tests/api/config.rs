@@ -1,0 +1,141 @@
+//! The binary's configuration handling: exit codes and messages naming the key.
+
+use std::process::Output;
+
+use crate::helpers::command;
+
+async fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    command(env).args(args).output().await.unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn temp_file(name: &str, contents: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("pv-test-{}-{name}", std::process::id()));
+    std::fs::write(&path, contents).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn check_config_accepts_the_defaults() {
+    let output = run(&["check-config"], &[]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}
+
+#[tokio::test]
+async fn check_config_accepts_the_documented_example() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config.toml.example");
+    let output = run(&["--config", example, "check-config"], &[]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}
+
+#[tokio::test]
+async fn invalid_settings_exit_2_with_one_line_naming_the_key() {
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (
+            &[("PHONE_VERIFY__VERIFICATION__CODE_LENGTH", "5")],
+            "verification.code_length",
+        ),
+        (
+            &[
+                ("PHONE_VERIFY__VERIFICATION__CODE_ALPHABET", "hex"),
+                ("PHONE_VERIFY__VERIFICATION__CODE_LENGTH", "4"),
+            ],
+            "verification.code_length",
+        ),
+        (
+            &[("PHONE_VERIFY__VERIFICATION__TTL_SECS", "ten")],
+            "verification.ttl_secs",
+        ),
+        (
+            &[("PHONE_VERIFY__VERIFICATION__MAX_CHECK_ATTEMPTS", "0")],
+            "verification.max_check_attempts",
+        ),
+        (&[("PHONE_VERIFY__SERVER__NOPE", "1")], "server.nope"),
+        (&[("PHONE_VERIFY__CHANNELS__SMS", "pigeon")], "channels.sms"),
+        (
+            &[("PHONE_VERIFY__CHANNELS__SMS", "twilio")],
+            "providers.twilio",
+        ),
+        (
+            &[("PHONE_VERIFY__SERVER__SECRET", "short")],
+            "server.secret",
+        ),
+    ];
+    for (env, key) in cases {
+        let output = run(&["check-config"], env).await;
+        assert_eq!(output.status.code(), Some(2), "{env:?}");
+        let message = stderr(&output);
+        assert_eq!(message.trim_end().lines().count(), 1, "{message}");
+        assert!(message.contains(key), "{env:?}: {message}");
+    }
+}
+
+#[tokio::test]
+async fn a_bad_file_stops_start_up_with_exit_2() {
+    let unknown = temp_file("unknown.toml", "[verification]\nttl = 60\n");
+    let output = run(&["--config", unknown.to_str().unwrap()], &[]).await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("verification.ttl"),
+        "{}",
+        stderr(&output)
+    );
+
+    let typed = temp_file("typed.toml", "[verification]\nlockout_secs = \"soon\"\n");
+    let output = run(&[], &[("PHONE_VERIFY_CONFIG", typed.to_str().unwrap())]).await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("verification.lockout_secs"));
+
+    let broken = temp_file("broken.toml", "[verification\n");
+    let output = run(&["--config", broken.to_str().unwrap()], &[]).await;
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        stderr(&output).trim_end().lines().count(),
+        1,
+        "{}",
+        stderr(&output)
+    );
+
+    let output = run(&["--config", "/nonexistent/phone-verify.toml"], &[]).await;
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[tokio::test]
+async fn a_port_in_use_exits_1() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let output = run(&[], &[("PHONE_VERIFY__SERVER__BIND", &address)]).await;
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+}
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line_from_start_up() {
+    let app = crate::helpers::spawn_app_with(&[("PHONE_VERIFY__LOG__FORMAT", "json")]).await;
+    app.browser().get("/").await;
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let logs = app.logs();
+    assert!(logs.lines().count() >= 3);
+    for line in logs.lines() {
+        let parsed: Result<serde_json::Value, _> = serde_json::from_str(line);
+        assert!(parsed.is_ok(), "not JSON: {line}");
+    }
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_server_cleanly() {
+    let mut child = command(&[]).spawn().unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let pid = child.id().unwrap().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    let status = tokio::time::timeout(std::time::Duration::from_secs(15), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+}

@@ -1,0 +1,7 @@
+//! Black-box tests: the real binary on a random port, driven over HTTP.
+
+mod config;
+mod flow;
+mod helpers;
+mod limits;
+mod security;

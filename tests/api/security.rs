@@ -1,0 +1,218 @@
+//! CSRF, cookies, headers, body limits and error pages.
+
+use crate::helpers::{Browser, spawn_app, spawn_app_with};
+
+const A: &str = "+12015550123";
+
+#[tokio::test]
+async fn posts_without_the_right_csrf_token_are_forbidden() {
+    let app = spawn_app().await;
+    let browser = app.browser();
+    browser.get("/").await;
+    for (path, form) in [
+        ("/request", vec![("phone", A), ("channel", "sms")]),
+        ("/verify", vec![("code", "123456")]),
+        ("/resend", vec![("channel", "sms")]),
+    ] {
+        let missing = browser.post(path, &form).await;
+        assert_eq!(missing.status, 403, "{path} without token");
+        let mut wrong = form.clone();
+        wrong.push(("csrf_token", "0123456789abcdef0123456789abcdef"));
+        assert_eq!(
+            browser.post(path, &wrong).await.status,
+            403,
+            "{path} with a wrong token"
+        );
+    }
+    // A token without its cookie (another browser's) is refused too.
+    let token = browser.token("/").await;
+    let stranger = Browser::new(&app.address);
+    let forged = stranger
+        .post(
+            "/request",
+            &[("phone", A), ("channel", "sms"), ("csrf_token", &token)],
+        )
+        .await;
+    assert_eq!(forged.status, 403);
+    assert!(app.messages().is_empty());
+}
+
+#[tokio::test]
+async fn an_opaque_origin_is_accepted_because_the_token_is_the_defense() {
+    let app = spawn_app().await;
+    let browser = app.browser();
+    let token = browser.token("/").await;
+    let response = browser
+        .client
+        .post(app.url("/request"))
+        .header("origin", "null")
+        .form(&[("phone", A), ("channel", "sms"), ("csrf_token", &token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_signed_http_only_and_strict() {
+    let app = spawn_app().await;
+    let page = app.browser().get("/").await;
+    let cookie = page
+        .set_cookies()
+        .into_iter()
+        .next()
+        .expect("a session cookie");
+    assert!(cookie.starts_with("pv_session="), "{cookie}");
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(flag), "{cookie} lacks {flag}");
+    }
+    assert!(!cookie.contains("Secure"), "plain http in development");
+}
+
+#[tokio::test]
+async fn behind_https_the_cookie_is_secure_and_host_prefixed() {
+    let app = spawn_app_with(&[(
+        "PHONE_VERIFY__SERVER__PUBLIC_URL",
+        "https://verify.example.com",
+    )])
+    .await;
+    let page = app.browser().get("/").await;
+    let cookie = page.set_cookies().into_iter().next().unwrap();
+    assert!(cookie.starts_with("__Host-pv_session="), "{cookie}");
+    assert!(cookie.contains("Secure"));
+    assert!(page.header("strict-transport-security").is_some());
+}
+
+#[tokio::test]
+async fn a_tampered_session_cookie_is_ignored() {
+    let app = spawn_app().await;
+    let browser = app.browser();
+    browser.request_code(A, "sms").await;
+    let tampered = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = tampered
+        .get(app.url("/verify"))
+        .header("cookie", "pv_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=0123456789abcdef0123456789abcdef.0123456789abcdef0123456789abcdef")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+}
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let app = spawn_app().await;
+    let browser = app.browser();
+    let pages = [
+        browser.get("/").await,
+        browser.request_code(A, "sms").await,
+        browser.get("/verify").await,
+        browser.get("/no-such-page").await,
+        browser.get("/static/app.css").await,
+        browser.get("/healthz").await,
+    ];
+    for page in &pages {
+        let csp = page
+            .header("content-security-policy")
+            .unwrap_or_else(|| panic!("no CSP on {}", page.status));
+        for directive in [
+            "default-src 'self'",
+            "frame-ancestors 'none'",
+            "object-src 'none'",
+            "base-uri 'none'",
+        ] {
+            assert!(csp.contains(directive), "{csp}");
+        }
+        assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
+        assert_eq!(page.header("referrer-policy"), Some("no-referrer"));
+    }
+    for page in &pages[..4] {
+        assert_eq!(
+            page.header("cache-control"),
+            Some("no-store"),
+            "{}",
+            page.status
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_code_never_appears_in_a_response() {
+    let app = spawn_app().await;
+    let browser = app.browser();
+    let mut seen = vec![browser.request_code(A, "sms").await];
+    let code = app.code_for(A).await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    seen.push(browser.get("/verify").await);
+    seen.push(browser.submit_code(wrong).await);
+    seen.push(browser.submit_code(&code).await);
+    seen.push(browser.get("/success").await);
+    for page in seen {
+        assert!(!page.body.contains(&code), "code in a {} body", page.status);
+        for (name, value) in &page.headers {
+            assert!(
+                !value.to_str().unwrap_or("").contains(&code),
+                "code in header {name}"
+            );
+        }
+    }
+    assert!(!app.logs().contains(&code), "code in the logs");
+    assert!(!app.logs().contains("5550123"), "full number in the logs");
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused_with_413() {
+    let app = spawn_app().await;
+    let browser = app.browser();
+    let token = browser.token("/").await;
+    let big = "1".repeat(20 * 1024);
+    let page = browser
+        .post(
+            "/request",
+            &[("phone", &big), ("channel", "sms"), ("csrf_token", &token)],
+        )
+        .await;
+    assert_eq!(page.status, 413);
+    assert!(page.body.contains("<html"), "a page, not a bare error");
+    assert!(app.messages().is_empty());
+}
+
+#[tokio::test]
+async fn unknown_routes_get_a_404_page_and_wrong_methods_405() {
+    let app = spawn_app().await;
+    let browser = app.browser();
+    let missing = browser.get("/nope").await;
+    assert_eq!(missing.status, 404);
+    assert!(missing.body.contains("Page not found"));
+    let wrong = browser
+        .client
+        .delete(app.url("/verify"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 405);
+    let wrong = browser
+        .client
+        .get(app.url("/request"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 405);
+}
+
+#[tokio::test]
+async fn pages_are_accessible_forms() {
+    let app = spawn_app().await;
+    let page = app.browser().get("/").await;
+    assert!(page.body.contains("<html lang=\"en\""));
+    assert!(page.body.contains("<label for=\"phone\""));
+    assert!(page.body.contains("aria-describedby=\"phone-hint\""));
+    assert!(page.body.contains("<legend>"));
+    assert!(page.body.contains("name=\"viewport\""));
+    assert!(
+        !page.body.contains("http://") && !page.body.contains("https://"),
+        "no external assets"
+    );
+}
