@@ -368,8 +368,156 @@ impl Verifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::channels::Provider;
     use crate::code::CodeAlphabet;
-    use crate::config::VerificationSettings;
+    use crate::config::{ProviderName, VerificationSettings};
+    use crate::store::memory::TokenStorage;
+    use std::sync::Mutex;
+
+    /// A provider that answers from a script and remembers what it was asked to send.
+    struct Scripted {
+        name: ProviderName,
+        answer: Result<Receipt, DeliveryError>,
+        sent: Mutex<Vec<String>>,
+    }
+
+    #[async_trait::async_trait]
+    impl Provider for Scripted {
+        fn name(&self) -> ProviderName {
+            self.name
+        }
+        async fn send_sms(&self, to: &PhoneNumber, _body: &str) -> Result<Receipt, DeliveryError> {
+            self.sent.lock().unwrap().push(to.e164().to_string());
+            self.answer.clone()
+        }
+        async fn place_call(
+            &self,
+            to: &PhoneNumber,
+            _script: &CallScript,
+        ) -> Result<Receipt, DeliveryError> {
+            self.sent.lock().unwrap().push(to.e164().to_string());
+            self.answer.clone()
+        }
+    }
+
+    fn scripted(name: ProviderName, answer: Result<Receipt, DeliveryError>) -> Arc<Scripted> {
+        Arc::new(Scripted {
+            name,
+            answer,
+            sent: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn verifier(providers: Vec<Arc<Scripted>>) -> Verifier {
+        let providers: Vec<Arc<dyn Provider>> = providers
+            .into_iter()
+            .map(|p| p as Arc<dyn Provider>)
+            .collect();
+        Verifier::new(
+            Arc::new(TokenStorage::new()),
+            Channels::new(providers.clone(), providers),
+            CodeHasher::new([5; 32]),
+            Arc::new(SystemClock),
+            policy(),
+        )
+    }
+
+    fn to() -> PhoneNumber {
+        PhoneNumber::from_e164("+12015550123").unwrap()
+    }
+
+    const IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+    #[tokio::test]
+    async fn a_failing_provider_fails_over_to_the_next() {
+        let down = scripted(
+            ProviderName::Twilio,
+            Err(DeliveryError::Unavailable("503".into())),
+        );
+        let up = scripted(
+            ProviderName::Plivo,
+            Ok(Receipt {
+                provider_ref: Some("uuid-1".into()),
+            }),
+        );
+        let v = verifier(vec![down.clone(), up.clone()])
+            .start(&to(), Channel::Sms, IP)
+            .await
+            .unwrap();
+        assert_eq!(v.status, Status::Pending);
+        let attempts: Vec<_> = v
+            .send_attempts
+            .iter()
+            .map(|a| (a.provider.as_str(), a.delivery_status.as_deref()))
+            .collect();
+        assert_eq!(attempts, [("plivo", Some("sent"))]);
+        assert_eq!(down.sent.lock().unwrap().len(), 1);
+        assert_eq!(up.sent.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_rejected_number_stops_without_failover_and_fails_the_verification() {
+        let rejects = scripted(
+            ProviderName::Twilio,
+            Err(DeliveryError::InvalidNumber("21211".into())),
+        );
+        let next = scripted(ProviderName::Plivo, Ok(Receipt::default()));
+        let verifier = verifier(vec![rejects, next.clone()]);
+        let error = verifier.start(&to(), Channel::Sms, IP).await.unwrap_err();
+        assert!(matches!(error, VerifyError::NumberRejected), "{error:?}");
+        assert!(next.sent.lock().unwrap().is_empty(), "no failover");
+        let id = verifier.store().current_for(&to()).await.unwrap().unwrap();
+        assert_eq!(verifier.get(&id).await.unwrap().status, Status::Failed);
+    }
+
+    #[tokio::test]
+    async fn when_every_provider_fails_the_verification_is_failed_and_keeps_its_attempts() {
+        let a = scripted(
+            ProviderName::Twilio,
+            Err(DeliveryError::Unauthorized("20003".into())),
+        );
+        let b = scripted(
+            ProviderName::Telnyx,
+            Err(DeliveryError::Unavailable("timeout".into())),
+        );
+        let verifier = verifier(vec![a, b]);
+        let error = verifier.start(&to(), Channel::Call, IP).await.unwrap_err();
+        assert!(matches!(error, VerifyError::DeliveryFailed), "{error:?}");
+        let id = verifier.store().current_for(&to()).await.unwrap().unwrap();
+        let v = verifier.get(&id).await.unwrap();
+        assert_eq!(v.status, Status::Failed);
+        let providers: Vec<_> = v
+            .send_attempts
+            .iter()
+            .map(|a| a.provider.as_str())
+            .collect();
+        assert_eq!(providers, ["twilio", "telnyx"]);
+        assert!(
+            v.send_attempts
+                .iter()
+                .all(|a| a.delivery_status.as_deref() == Some("failed"))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_new_start_after_a_failure_creates_a_new_verification() {
+        let flaky = scripted(
+            ProviderName::Twilio,
+            Err(DeliveryError::Unavailable("503".into())),
+        );
+        let mut settings = VerificationSettings {
+            resend_cooldown_secs: 0,
+            ..Default::default()
+        };
+        settings.max_sends_per_number = 10;
+        let mut verifier = verifier(vec![flaky]);
+        verifier.policy = Policy::from_settings(&settings, "h".into());
+        let _ = verifier.start(&to(), Channel::Sms, IP).await;
+        let first = verifier.store().current_for(&to()).await.unwrap().unwrap();
+        let _ = verifier.start(&to(), Channel::Sms, IP).await;
+        let second = verifier.store().current_for(&to()).await.unwrap().unwrap();
+        assert_ne!(first, second);
+    }
 
     fn policy() -> Policy {
         Policy::from_settings(
