@@ -150,6 +150,62 @@ impl CodeHasher {
     }
 }
 
+/// Encrypts codes for the short time a voice provider may fetch them (SignalWire and
+/// Plivo read call instructions from our URL when the call is answered). AES-256-GCM with
+/// a random nonce; nothing else ever holds a code in recoverable form.
+#[derive(Clone)]
+pub struct CodeSealer {
+    cipher: aes_gcm::Aes256Gcm,
+}
+
+impl CodeSealer {
+    pub fn new(key: [u8; 32]) -> Self {
+        use aes_gcm::KeyInit as _;
+        Self {
+            cipher: aes_gcm::Aes256Gcm::new(&key.into()),
+        }
+    }
+
+    /// `nonce || ciphertext`, hex-encoded, bound to `context` (the verification id).
+    pub fn seal(&self, code: &Code, context: &str) -> String {
+        use aes_gcm::aead::{Aead, Payload};
+        let mut nonce = [0u8; 12];
+        rand::rand_core::UnwrapErr(rand::rngs::SysRng).fill(&mut nonce[..]);
+        let sealed = self
+            .cipher
+            .encrypt(
+                (&nonce).into(),
+                Payload {
+                    msg: code.0.as_bytes(),
+                    aad: context.as_bytes(),
+                },
+            )
+            .expect("AES-GCM encryption of a short code cannot fail");
+        hex_bytes::encode(&[&nonce[..], &sealed].concat())
+    }
+
+    /// The code sealed by `seal` with the same `context`, or `None` if it was tampered with.
+    pub fn open(&self, sealed: &str, context: &str) -> Option<Code> {
+        use aes_gcm::aead::{Aead, Payload};
+        let bytes = hex_bytes::decode(sealed)?;
+        if bytes.len() < 12 {
+            return None;
+        }
+        let (nonce, ciphertext) = bytes.split_at(12);
+        let plain = self
+            .cipher
+            .decrypt(
+                nonce.into(),
+                Payload {
+                    msg: ciphertext,
+                    aad: context.as_bytes(),
+                },
+            )
+            .ok()?;
+        String::from_utf8(plain).ok().map(Code)
+    }
+}
+
 /// Derives an independent 32-byte key for one purpose from the master secret.
 pub fn derive_key(secret: &[u8], purpose: &str) -> [u8; 32] {
     let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes any key length");
@@ -175,6 +231,16 @@ mod hex_bytes {
 
     pub fn encode(bytes: &[u8]) -> String {
         bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    pub fn decode(raw: &str) -> Option<Vec<u8>> {
+        if !raw.len().is_multiple_of(2) || !raw.is_ascii() {
+            return None;
+        }
+        (0..raw.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&raw[i..i + 2], 16).ok())
+            .collect()
     }
 
     pub fn serialize<S: Serializer>(bytes: &[u8; 32], serializer: S) -> Result<S::Ok, S::Error> {
@@ -284,6 +350,25 @@ mod tests {
         assert!(!a.matches(&hasher.hash("+12015550124", &code)));
         assert!(!a.matches(&CodeHasher::new([8; 32]).hash("+12015550123", &code)));
         assert!(!a.matches(&hasher.hash("+12015550123", &DIGITS.parse("123457").unwrap())));
+    }
+
+    #[test]
+    fn sealed_codes_open_only_with_the_same_key_and_context() {
+        let sealer = CodeSealer::new([4; 32]);
+        let code = DIGITS.parse("123456").unwrap();
+        let sealed = sealer.seal(&code, "v1");
+        assert!(!sealed.contains("123456"));
+        assert_eq!(sealer.open(&sealed, "v1"), Some(code.clone()));
+        assert_eq!(
+            sealer.open(&sealed, "v2"),
+            None,
+            "bound to its verification"
+        );
+        assert_eq!(CodeSealer::new([5; 32]).open(&sealed, "v1"), None);
+        let mut tampered = sealed.clone();
+        tampered.replace_range(30..32, if &sealed[30..32] == "00" { "01" } else { "00" });
+        assert_eq!(sealer.open(&tampered, "v1"), None);
+        assert_ne!(sealer.seal(&code, "v1"), sealed, "random nonce");
     }
 
     #[test]

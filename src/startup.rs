@@ -12,7 +12,7 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 
 use crate::channels::Channels;
-use crate::code::{CodeHasher, derive_key};
+use crate::code::{CodeHasher, CodeSealer, derive_key};
 use crate::config::{Settings, StoreBackend};
 use crate::store::VerificationStore;
 use crate::store::memory::TokenStorage;
@@ -87,11 +87,12 @@ pub fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
             "the console provider prints codes to standard output: for development only"
         );
     }
-    let policy = Policy::from_settings(&settings.verification, settings.public_host());
+    let policy = Policy::from_settings(&settings.verification, &settings.server.public_url);
     let verifier = Verifier::new(
         store,
         channels,
         CodeHasher::new(derive_key(&secret, "phone-verify code hash")),
+        CodeSealer::new(derive_key(&secret, "phone-verify voice tickets")),
         Arc::new(SystemClock),
         policy,
     );

@@ -5,7 +5,7 @@ use std::io::Write;
 
 use async_trait::async_trait;
 
-use super::{CallScript, DeliveryError, Provider, Receipt};
+use super::{Call, DeliveryError, Provider, Receipt, Sms};
 use crate::config::ProviderName;
 use crate::phone::PhoneNumber;
 
@@ -32,15 +32,11 @@ impl Provider for ConsoleProvider {
         ProviderName::Console
     }
 
-    async fn send_sms(&self, to: &PhoneNumber, body: &str) -> Result<Receipt, DeliveryError> {
-        Self::print("sms", to, body)
+    async fn send_sms(&self, sms: &Sms<'_>) -> Result<Receipt, DeliveryError> {
+        Self::print("sms", sms.to, sms.body)
     }
 
-    async fn place_call(
-        &self,
-        to: &PhoneNumber,
-        script: &CallScript,
-    ) -> Result<Receipt, DeliveryError> {
-        Self::print("call", to, &script.text())
+    async fn place_call(&self, call: &Call<'_>) -> Result<Receipt, DeliveryError> {
+        Self::print("call", call.to, &call.script.text())
     }
 }

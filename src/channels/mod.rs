@@ -10,6 +10,12 @@ use crate::phone::PhoneNumber;
 use crate::verification::model::Channel;
 
 pub mod console;
+pub mod http;
+pub mod plivo;
+pub mod signatures;
+pub mod telnyx;
+pub mod twilio;
+pub mod voice;
 
 /// What a provider accepted: its id for the message or call, when it gives one.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -70,19 +76,134 @@ impl std::fmt::Debug for CallScript {
     }
 }
 
+/// An SMS to send.
+#[derive(Debug, Clone, Copy)]
+pub struct Sms<'a> {
+    pub to: &'a PhoneNumber,
+    pub body: &'a str,
+    /// Where the provider should report delivery, when we can be reached.
+    pub status_callback: Option<&'a str>,
+}
+
+/// A call to place.
+#[derive(Debug, Clone, Copy)]
+pub struct Call<'a> {
+    pub to: &'a PhoneNumber,
+    pub script: &'a CallScript,
+    /// Where providers that fetch call instructions get them (`/voice/{call_id}`).
+    pub answer_url: Option<&'a str>,
+    pub status_callback: Option<&'a str>,
+}
+
+/// A request a provider made to us (status callback, call instructions), as received.
+#[derive(Debug, Clone)]
+pub struct Inbound<'a> {
+    pub method: &'a str,
+    /// The full URL the provider called: our public origin, path and query.
+    pub url: &'a str,
+    /// Header names in lowercase.
+    pub headers: Vec<(String, String)>,
+    pub body: &'a [u8],
+    pub now: std::time::SystemTime,
+}
+
+impl Inbound<'_> {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether the body is a form (`application/x-www-form-urlencoded`).
+    pub fn is_form(&self) -> bool {
+        self.header("content-type")
+            .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"))
+    }
+
+    /// The body's form fields, decoded, in the order sent (empty unless a form).
+    pub fn form(&self) -> Vec<(String, String)> {
+        if !self.is_form() {
+            return Vec::new();
+        }
+        url::form_urlencoded::parse(self.body)
+            .into_owned()
+            .collect()
+    }
+
+    /// The URL's query fields, decoded.
+    pub fn query(&self) -> Vec<(String, String)> {
+        url::Url::parse(self.url)
+            .map(|u| u.query_pairs().into_owned().collect())
+            .unwrap_or_default()
+    }
+
+    /// A field of the form, or of the query for GET requests.
+    pub fn field(&self, name: &str) -> Option<String> {
+        self.form()
+            .into_iter()
+            .chain(self.query())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    }
+}
+
+/// The outcome of checking a provider's signature on an inbound request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureCheck {
+    Valid,
+    Invalid,
+    /// We hold no secret to check this provider's signatures with.
+    NotConfigured,
+}
+
+/// A delivery report, normalised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusUpdate {
+    /// The provider's message or call id, when the report names it.
+    pub provider_ref: Option<String>,
+    /// `queued`, `sent`, `delivered`, `undelivered` or `failed`.
+    pub status: &'static str,
+}
+
+/// Maps a provider's message or call status onto ours: `queued`, `sent`, `delivered`,
+/// `undelivered`, `failed` (`reference/providers.md` §5). Unknown statuses are ignored.
+pub fn normalize_status(raw: &str) -> Option<&'static str> {
+    Some(match raw.trim().to_ascii_lowercase().as_str() {
+        "accepted" | "scheduled" | "queued" | "sending" | "initiated" | "ringing" => "queued",
+        "sent" | "delivery_unconfirmed" | "in-progress" | "answered" => "sent",
+        "delivered" | "read" | "completed" => "delivered",
+        "undelivered" | "delivery_failed" | "busy" | "no-answer" => "undelivered",
+        "failed" | "canceled" | "sending_failed" | "expired" | "rejected" => "failed",
+        _ => return None,
+    })
+}
+
 /// One SMS/voice provider.
 #[async_trait]
 pub trait Provider: Send + Sync + 'static {
     /// The configuration name (`console`, `twilio`, ...), recorded on send attempts.
     fn name(&self) -> ProviderName;
-    /// Sends `body` as an SMS to `to`.
-    async fn send_sms(&self, to: &PhoneNumber, body: &str) -> Result<Receipt, DeliveryError>;
-    /// Calls `to` and reads `script`.
-    async fn place_call(
-        &self,
-        to: &PhoneNumber,
-        script: &CallScript,
-    ) -> Result<Receipt, DeliveryError>;
+    /// Sends an SMS.
+    async fn send_sms(&self, sms: &Sms<'_>) -> Result<Receipt, DeliveryError>;
+    /// Calls and reads the script.
+    async fn place_call(&self, call: &Call<'_>) -> Result<Receipt, DeliveryError>;
+    /// Whether calls fetch their instructions from `Call::answer_url`.
+    fn fetches_call_instructions(&self) -> bool {
+        false
+    }
+    /// The document served at the answer URL (cXML by default).
+    fn call_document(&self, script: &CallScript) -> String {
+        voice::say_document(script)
+    }
+    /// Checks the provider's signature on a request it made to us.
+    fn check_signature(&self, _request: &Inbound<'_>) -> SignatureCheck {
+        SignatureCheck::NotConfigured
+    }
+    /// Reads a status callback.
+    fn status_update(&self, _request: &Inbound<'_>) -> Option<StatusUpdate> {
+        None
+    }
 }
 
 /// The providers of each channel, in the order they are tried.
@@ -104,12 +225,22 @@ impl Channels {
             if let Some(existing) = built.iter().find(|p| p.name() == name) {
                 return Ok(existing.clone());
             }
+            let p = &settings.providers;
+            let missing = || anyhow::anyhow!("[providers.{}] is missing", name.as_str());
             let provider: Arc<dyn Provider> = match name {
                 ProviderName::Console => Arc::new(console::ConsoleProvider),
-                other => anyhow::bail!(
-                    "provider {} is not available in this build; use \"console\"",
-                    other.as_str()
-                ),
+                ProviderName::Twilio => Arc::new(twilio::TwilioProvider::twilio(
+                    p.twilio.as_ref().ok_or_else(missing)?,
+                )?),
+                ProviderName::Signalwire => Arc::new(twilio::TwilioProvider::signalwire(
+                    p.signalwire.as_ref().ok_or_else(missing)?,
+                )?),
+                ProviderName::Plivo => Arc::new(plivo::PlivoProvider::new(
+                    p.plivo.as_ref().ok_or_else(missing)?,
+                )?),
+                ProviderName::Telnyx => Arc::new(telnyx::TelnyxProvider::new(
+                    p.telnyx.as_ref().ok_or_else(missing)?,
+                )?),
             };
             built.push(provider.clone());
             Ok(provider)
@@ -135,6 +266,19 @@ impl Channels {
             Channel::Sms => &self.sms,
             Channel::Call => &self.call,
         }
+    }
+
+    /// The provider with this configuration name, if either channel uses it.
+    pub fn find(&self, name: &str) -> Option<&Arc<dyn Provider>> {
+        self.sms
+            .iter()
+            .chain(&self.call)
+            .find(|p| p.name().as_str() == name)
+    }
+
+    /// Whether any provider of the call channel fetches its instructions from us.
+    pub fn calls_fetch_instructions(&self) -> bool {
+        self.call.iter().any(|p| p.fetches_call_instructions())
     }
 
     /// Whether any configured provider is the development console.

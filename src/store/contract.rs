@@ -52,6 +52,7 @@ fn fresh(to: &PhoneNumber, code: &str, at: SystemTime) -> Verification {
         failed_checks: 0,
         send_attempts: vec![],
         code_hash: hash(to, code),
+        voice: None,
     }
 }
 

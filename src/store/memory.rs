@@ -120,6 +120,7 @@ impl VerificationStore for TokenStorage {
             existing.channel = fresh.channel;
             existing.last_sent_at = fresh.last_sent_at;
             existing.expires_at = fresh.expires_at;
+            existing.voice = fresh.voice;
             return Ok(existing.clone());
         }
         inner
@@ -196,7 +197,28 @@ impl VerificationStore for TokenStorage {
             return Ok(None);
         }
         v.status = status;
+        v.voice = None;
         Ok(Some(v.clone()))
+    }
+
+    async fn set_delivery_status(
+        &self,
+        id: &str,
+        provider: &str,
+        provider_ref: Option<&str>,
+        status: &str,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        let Some(v) = inner.verifications.get_mut(id) else {
+            return Ok(false);
+        };
+        match super::matching_attempt(&mut v.send_attempts, provider, provider_ref) {
+            Some(attempt) => {
+                attempt.delivery_status = Some(status.to_string());
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -39,6 +39,22 @@ pub enum CheckDecision {
     Evaluated(Verification, CheckOutcome),
 }
 
+/// The send attempt a delivery report is about: the one with its reference, else the
+/// provider's latest (some providers' call APIs return no id).
+pub fn matching_attempt<'a>(
+    attempts: &'a mut [SendAttempt],
+    provider: &str,
+    provider_ref: Option<&str>,
+) -> Option<&'a mut SendAttempt> {
+    let by_ref = provider_ref.and_then(|r| {
+        attempts
+            .iter()
+            .rposition(|a| a.provider == provider && a.provider_ref.as_deref() == Some(r))
+    });
+    let index = by_ref.or_else(|| attempts.iter().rposition(|a| a.provider == provider))?;
+    attempts.get_mut(index)
+}
+
 /// A backend for verification state. Implementations must make each method one
 /// atomic step: no decision may be split into a read and a later write.
 #[async_trait]
@@ -88,6 +104,16 @@ pub trait VerificationStore: Send + Sync + 'static {
         status: Status,
         now: SystemTime,
     ) -> Result<Option<Verification>, StoreError>;
+
+    /// Records a delivery report on the send attempt of `provider` with `provider_ref` (or,
+    /// without a reference, on that provider's latest attempt). False when nothing matched.
+    async fn set_delivery_status(
+        &self,
+        id: &str,
+        provider: &str,
+        provider_ref: Option<&str>,
+        status: &str,
+    ) -> Result<bool, StoreError>;
 
     /// Whether the backend answers.
     async fn ping(&self) -> Result<(), StoreError>;

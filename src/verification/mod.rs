@@ -9,8 +9,10 @@ use std::time::{Duration, SystemTime};
 
 use phonenumber::country;
 
-use crate::channels::{CallScript, Channels, DeliveryError, Receipt};
-use crate::code::{Code, CodeFormat, CodeHasher};
+use crate::channels::{
+    Call, CallScript, Channels, DeliveryError, Inbound, Receipt, SignatureCheck, Sms,
+};
+use crate::code::{Code, CodeFormat, CodeHasher, CodeSealer, constant_time_eq};
 use crate::config::VerificationSettings;
 use crate::phone::{self, PhoneNumber};
 use crate::store::{CheckDecision, SlotDecision, StoreError, VerificationStore};
@@ -18,7 +20,7 @@ use crate::store::{CheckDecision, SlotDecision, StoreError, VerificationStore};
 pub mod model;
 pub mod rules;
 
-use model::{Channel, RetryAfter, SendAttempt, Status, Verification};
+use model::{Channel, RetryAfter, SendAttempt, Status, Verification, VoiceTicket};
 use rules::{CheckLimits, CheckRefusal, SendLimits};
 
 /// The source of "now": the system clock in service, anything in tests.
@@ -57,6 +59,17 @@ pub enum VerifyError {
     Store(#[from] StoreError),
 }
 
+/// Why a request from a provider (status callback, call instructions) was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CallbackError {
+    #[error("signature missing or invalid")]
+    Forbidden,
+    #[error("nothing to answer")]
+    NotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// The configured rules, in the types the rules take.
 #[derive(Debug, Clone)]
 pub struct Policy {
@@ -71,11 +84,26 @@ pub struct Policy {
     pub sms_template: String,
     /// For the origin-bound last line of SMS bodies (`@HOST #CODE`).
     pub host: String,
+    /// `server.public_url` without a trailing slash, when providers can reach it (not
+    /// loopback): the base of status callback and call instruction URLs.
+    pub callback_base: Option<String>,
 }
 
 impl Policy {
     /// Reads the policy from validated settings.
-    pub fn from_settings(v: &VerificationSettings, host: String) -> Self {
+    pub fn from_settings(v: &VerificationSettings, public_url: &str) -> Self {
+        let parsed = url::Url::parse(public_url).ok();
+        let host = parsed
+            .as_ref()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_else(|| "localhost".into());
+        let reachable = parsed.as_ref().is_some_and(|u| match u.host() {
+            Some(url::Host::Domain(d)) => d != "localhost",
+            Some(url::Host::Ipv4(ip)) => !ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => !ip.is_loopback(),
+            None => false,
+        });
+        let callback_base = reachable.then(|| public_url.trim_end_matches('/').to_string());
         let secs = Duration::from_secs;
         let allowed_countries = (!v.allowed_countries.iter().any(|c| c == "*")).then(|| {
             v.allowed_countries
@@ -106,6 +134,7 @@ impl Policy {
             app_name: v.app_name.clone(),
             sms_template: v.sms_template.clone(),
             host,
+            callback_base,
         }
     }
 
@@ -154,15 +183,20 @@ pub struct Verifier {
     store: Arc<dyn VerificationStore>,
     channels: Channels,
     hasher: CodeHasher,
+    sealer: CodeSealer,
     clock: Arc<dyn Clock>,
     policy: Policy,
 }
+
+/// The parts of a `call_id`: the verification's id, then the ticket's secret.
+const ID_LEN: usize = 32;
 
 impl Verifier {
     pub fn new(
         store: Arc<dyn VerificationStore>,
         channels: Channels,
         hasher: CodeHasher,
+        sealer: CodeSealer,
         clock: Arc<dyn Clock>,
         policy: Policy,
     ) -> Self {
@@ -170,6 +204,7 @@ impl Verifier {
             store,
             channels,
             hasher,
+            sealer,
             clock,
             policy,
         }
@@ -209,6 +244,16 @@ impl Verifier {
             }
         }
         let code = self.policy.format.generate();
+        let voice = (channel == Channel::Call
+            && self.channels.calls_fetch_instructions()
+            && self.policy.callback_base.is_some())
+        .then(|| {
+            let secret = crate::code::random_hex(16);
+            VoiceTicket {
+                sealed_code: self.sealer.seal(&code, &secret),
+                secret,
+            }
+        });
         let fresh = Verification {
             id: crate::code::random_hex(16),
             to: to.clone(),
@@ -220,6 +265,7 @@ impl Verifier {
             failed_checks: 0,
             send_attempts: Vec::new(),
             code_hash: self.hasher.hash(to.e164(), &code),
+            voice,
         };
         let verification = self.store.issue_code(fresh, now).await?;
         self.deliver(verification, &code).await
@@ -233,18 +279,36 @@ impl Verifier {
     ) -> Result<Verification, VerifyError> {
         let channel = verification.channel;
         let mut number_rejected = false;
+        let body = self.policy.sms_body(code);
+        let script = self.policy.call_script(code);
+        let base = self.policy.callback_base.as_deref();
         for provider in self.channels.for_channel(channel) {
             let name = provider.name().as_str();
+            let callback = base.map(|b| format!("{b}/webhooks/{name}?v={}", verification.id));
+            let answer_url = base.zip(verification.voice.as_ref()).map(|(b, ticket)| {
+                format!(
+                    "{b}/voice/{}{}?provider={name}",
+                    verification.id, ticket.secret
+                )
+            });
+            let to = &verification.to;
             let result = match channel {
                 Channel::Sms => {
-                    provider
-                        .send_sms(&verification.to, &self.policy.sms_body(code))
-                        .await
+                    let sms = Sms {
+                        to,
+                        body: &body,
+                        status_callback: callback.as_deref(),
+                    };
+                    provider.send_sms(&sms).await
                 }
                 Channel::Call => {
-                    provider
-                        .place_call(&verification.to, &self.policy.call_script(code))
-                        .await
+                    let call = Call {
+                        to,
+                        script: &script,
+                        answer_url: answer_url.as_deref(),
+                        status_callback: callback.as_deref(),
+                    };
+                    provider.place_call(&call).await
                 }
             };
             let attempt = |delivery_status: &str, receipt: Receipt| SendAttempt {
@@ -359,6 +423,85 @@ impl Verifier {
         }
     }
 
+    /// The call instructions for `call_id`, as `provider` expects them, while the
+    /// verification is pending. The request must carry the provider's valid signature
+    /// whenever we hold the provider's signing secret.
+    pub async fn call_document(
+        &self,
+        call_id: &str,
+        provider: &str,
+        request: &Inbound<'_>,
+    ) -> Result<String, CallbackError> {
+        let provider = self
+            .channels
+            .find(provider)
+            .filter(|p| p.fetches_call_instructions())
+            .ok_or(CallbackError::NotFound)?;
+        if provider.check_signature(request) == SignatureCheck::Invalid {
+            tracing::warn!(
+                provider = provider.name().as_str(),
+                "call instructions requested without a valid signature"
+            );
+            return Err(CallbackError::Forbidden);
+        }
+        if call_id.len() <= ID_LEN || !call_id.is_ascii() {
+            return Err(CallbackError::NotFound);
+        }
+        let (id, secret) = call_id.split_at(ID_LEN);
+        let verification = self.store.get(id).await?.ok_or(CallbackError::NotFound)?;
+        let ticket = verification
+            .voice
+            .as_ref()
+            .filter(|t| constant_time_eq(&t.secret, secret))
+            .filter(|_| verification.status_at(self.clock.now()) == Status::Pending)
+            .ok_or(CallbackError::NotFound)?;
+        let code = self
+            .sealer
+            .open(&ticket.sealed_code, &ticket.secret)
+            .ok_or(CallbackError::NotFound)?;
+        Ok(provider.call_document(&self.policy.call_script(&code)))
+    }
+
+    /// Records a provider's signed delivery report on verification `id`. Reports never
+    /// change whether a verification is approved.
+    pub async fn record_delivery(
+        &self,
+        provider: &str,
+        id: &str,
+        request: &Inbound<'_>,
+    ) -> Result<(), CallbackError> {
+        let provider = self
+            .channels
+            .find(provider)
+            .ok_or(CallbackError::NotFound)?;
+        let name = provider.name().as_str();
+        if provider.check_signature(request) != SignatureCheck::Valid {
+            tracing::warn!(
+                provider = name,
+                "status callback refused: signature missing, invalid, or no secret configured"
+            );
+            return Err(CallbackError::Forbidden);
+        }
+        let update = provider
+            .status_update(request)
+            .ok_or(CallbackError::NotFound)?;
+        let found = self
+            .store
+            .set_delivery_status(id, name, update.provider_ref.as_deref(), update.status)
+            .await?;
+        tracing::info!(
+            provider = name,
+            status = update.status,
+            found,
+            "delivery status"
+        );
+        if found {
+            Ok(())
+        } else {
+            Err(CallbackError::NotFound)
+        }
+    }
+
     /// Whether any channel prints codes to the console.
     pub fn uses_console(&self) -> bool {
         self.channels.uses_console()
@@ -386,16 +529,12 @@ mod tests {
         fn name(&self) -> ProviderName {
             self.name
         }
-        async fn send_sms(&self, to: &PhoneNumber, _body: &str) -> Result<Receipt, DeliveryError> {
-            self.sent.lock().unwrap().push(to.e164().to_string());
+        async fn send_sms(&self, sms: &Sms<'_>) -> Result<Receipt, DeliveryError> {
+            self.sent.lock().unwrap().push(sms.to.e164().to_string());
             self.answer.clone()
         }
-        async fn place_call(
-            &self,
-            to: &PhoneNumber,
-            _script: &CallScript,
-        ) -> Result<Receipt, DeliveryError> {
-            self.sent.lock().unwrap().push(to.e164().to_string());
+        async fn place_call(&self, call: &Call<'_>) -> Result<Receipt, DeliveryError> {
+            self.sent.lock().unwrap().push(call.to.e164().to_string());
             self.answer.clone()
         }
     }
@@ -417,6 +556,7 @@ mod tests {
             Arc::new(TokenStorage::new()),
             Channels::new(providers.clone(), providers),
             CodeHasher::new([5; 32]),
+            CodeSealer::new([6; 32]),
             Arc::new(SystemClock),
             policy(),
         )
@@ -511,7 +651,7 @@ mod tests {
         };
         settings.max_sends_per_number = 10;
         let mut verifier = verifier(vec![flaky]);
-        verifier.policy = Policy::from_settings(&settings, "h".into());
+        verifier.policy = Policy::from_settings(&settings, "http://h");
         let _ = verifier.start(&to(), Channel::Sms, IP).await;
         let first = verifier.store().current_for(&to()).await.unwrap().unwrap();
         let _ = verifier.start(&to(), Channel::Sms, IP).await;
@@ -522,7 +662,7 @@ mod tests {
     fn policy() -> Policy {
         Policy::from_settings(
             &VerificationSettings::default(),
-            "verify.example.com".into(),
+            "https://verify.example.com",
         )
     }
 
@@ -549,12 +689,34 @@ mod tests {
     }
 
     #[test]
+    fn callbacks_are_requested_only_when_providers_can_reach_us() {
+        let settings = VerificationSettings::default();
+        assert_eq!(
+            Policy::from_settings(&settings, "https://v.example.com/")
+                .callback_base
+                .as_deref(),
+            Some("https://v.example.com")
+        );
+        for local in [
+            "http://127.0.0.1:8080",
+            "http://localhost:8080",
+            "http://[::1]:8080",
+        ] {
+            assert_eq!(
+                Policy::from_settings(&settings, local).callback_base,
+                None,
+                "{local}"
+            );
+        }
+    }
+
+    #[test]
     fn allowed_countries_restrict_by_region() {
         let settings = VerificationSettings {
             allowed_countries: vec!["us".into(), "CA".into()],
             ..Default::default()
         };
-        let p = Policy::from_settings(&settings, "h".into());
+        let p = Policy::from_settings(&settings, "http://h");
         assert!(p.country_allowed(&PhoneNumber::from_e164("+12015550123").unwrap()));
         assert!(!p.country_allowed(&PhoneNumber::from_e164("+447400123456").unwrap()));
         assert!(policy().country_allowed(&PhoneNumber::from_e164("+447400123456").unwrap()));

@@ -88,6 +88,17 @@ pub struct Verification {
     pub send_attempts: Vec<SendAttempt>,
     /// The keyed hash of the current code; the code itself is never kept.
     pub code_hash: CodeHash,
+    /// For a call whose provider fetches its instructions: the ticket to fetch them with.
+    #[serde(default)]
+    pub voice: Option<VoiceTicket>,
+}
+
+/// What `/voice/{call_id}` needs while a call is pending: the random part of the call
+/// id, and the code sealed (AES-GCM) under a key derived from `server.secret`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoiceTicket {
+    pub secret: String,
+    pub sealed_code: String,
 }
 
 impl Verification {

@@ -161,6 +161,7 @@ pub fn check_code(
     }
     let outcome = if verification.code_hash.matches(candidate) {
         verification.status = Status::Approved;
+        verification.voice = None;
         number.failures = 0;
         number.failures_until = None;
         CheckOutcome { valid: true }
@@ -168,6 +169,7 @@ pub fn check_code(
         verification.failed_checks += 1;
         if verification.failed_checks >= limits.max_attempts {
             verification.status = Status::MaxAttemptsReached;
+            verification.voice = None;
         }
         number.failures += 1;
         number.failures_until = Some(now + limits.lockout);
@@ -227,6 +229,7 @@ mod tests {
             failed_checks: 0,
             send_attempts: vec![],
             code_hash: hash("123456"),
+            voice: None,
         }
     }
 
