@@ -102,8 +102,18 @@ pub fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
         .iter()
         .filter_map(|raw| crate::config::parse_cidr(raw).ok())
         .collect();
+    if channels_need_public_url(&verifier) {
+        tracing::warn!(
+            "SignalWire and Plivo calls fetch their instructions from server.public_url, \
+             which is a loopback address: set it to an address the provider can reach"
+        );
+    }
+    let public_origin = url::Url::parse(&settings.server.public_url)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default();
     Ok(AppState {
         verifier,
+        public_origin,
         sessions: SessionConfig::new(
             derive_key(&secret, "phone-verify cookies"),
             settings.is_https(),
@@ -111,6 +121,10 @@ pub fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
         trusted_proxies,
         hsts: settings.is_https(),
     })
+}
+
+fn channels_need_public_url(verifier: &Verifier) -> bool {
+    verifier.calls_fetch_instructions() && verifier.policy().callback_base.is_none()
 }
 
 /// One log line per request: method, route pattern (never the raw path: no numbers or

@@ -88,6 +88,8 @@ pub(crate) async fn run_all(make: impl Fn() -> Box<dyn VerificationStore>) {
     send_slots_follow_the_limits(&*make()).await;
     only_pending_verifications_end(&*make()).await;
     send_attempts_are_appended(&*make()).await;
+    delivery_reports_update_the_matching_attempt(&*make()).await;
+    voice_tickets_end_with_the_verification(&*make()).await;
     parallel_right_codes_approve_exactly_once(Arc::from(make())).await;
     parallel_wrong_codes_never_exceed_the_maximum(Arc::from(make())).await;
 }
@@ -352,6 +354,87 @@ async fn send_attempts_are_appended(store: &dyn VerificationStore) {
         .map(|a| a.provider.as_str())
         .collect();
     assert_eq!(providers, ["twilio", "console"]);
+}
+
+async fn delivery_reports_update_the_matching_attempt(store: &dyn VerificationStore) {
+    let v = store
+        .issue_code(fresh(&phone(14), "123456", t(0)), t(0))
+        .await
+        .unwrap();
+    for (provider, reference) in [
+        ("twilio", Some("SM1")),
+        ("twilio", Some("SM2")),
+        ("telnyx", None),
+    ] {
+        let attempt = SendAttempt {
+            channel: Channel::Sms,
+            provider: provider.into(),
+            at: t(0),
+            delivery_status: Some("sent".into()),
+            provider_ref: reference.map(String::from),
+        };
+        store.add_send_attempt(&v.id, attempt).await.unwrap();
+    }
+    assert!(
+        store
+            .set_delivery_status(&v.id, "twilio", Some("SM1"), "delivered")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .set_delivery_status(&v.id, "telnyx", Some("unknown-ref"), "failed")
+            .await
+            .unwrap(),
+        "latest of the provider"
+    );
+    assert!(
+        !store
+            .set_delivery_status(&v.id, "plivo", None, "failed")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .set_delivery_status("nope", "twilio", None, "failed")
+            .await
+            .unwrap()
+    );
+    let stored = store.get(&v.id).await.unwrap().unwrap();
+    let statuses: Vec<_> = stored
+        .send_attempts
+        .iter()
+        .map(|a| a.delivery_status.as_deref().unwrap())
+        .collect();
+    assert_eq!(statuses, ["delivered", "sent", "failed"]);
+    assert_eq!(
+        stored.status,
+        Status::Pending,
+        "reports never change the verification"
+    );
+}
+
+async fn voice_tickets_end_with_the_verification(store: &dyn VerificationStore) {
+    let ticket = crate::verification::model::VoiceTicket {
+        secret: "s".into(),
+        sealed_code: "c".into(),
+    };
+    for end in [Status::Canceled, Status::Approved] {
+        let mut v = fresh(&phone(15), "123456", t(0));
+        v.voice = Some(ticket.clone());
+        let v = store.issue_code(v, t(0)).await.unwrap();
+        assert_eq!(v.voice.as_ref(), Some(&ticket));
+        if end == Status::Approved {
+            check(store, &v, "123456", t(1)).await;
+        } else {
+            store.end_pending(&v.id, end, t(1)).await.unwrap();
+        }
+        assert_eq!(
+            store.get(&v.id).await.unwrap().unwrap().voice,
+            None,
+            "{end:?}"
+        );
+    }
 }
 
 async fn parallel_right_codes_approve_exactly_once(store: Arc<dyn VerificationStore>) {

@@ -502,6 +502,11 @@ impl Verifier {
         }
     }
 
+    /// Whether calls go through a provider that fetches instructions from us.
+    pub fn calls_fetch_instructions(&self) -> bool {
+        self.channels.calls_fetch_instructions()
+    }
+
     /// Whether any channel prints codes to the console.
     pub fn uses_console(&self) -> bool {
         self.channels.uses_console()

@@ -13,6 +13,7 @@ use askama::Template;
 
 use crate::verification::{Verifier, VerifyError};
 
+pub mod callbacks;
 pub mod pages;
 pub mod session;
 
@@ -30,6 +31,8 @@ pub struct AppState {
     pub sessions: SessionConfig,
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub hsts: bool,
+    /// `scheme://host[:port]` of `server.public_url`: the URLs providers sign start with it.
+    pub public_origin: String,
 }
 
 impl AppState {
@@ -213,6 +216,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, static_dir: &std::path::Path) {
     .service(resource("/resend").route(web::post().to(pages::resend)))
     .service(resource("/success").route(web::get().to(pages::success)))
     .service(resource("/healthz").route(web::get().to(healthz)))
+    .service(
+        resource("/voice/{call_id}")
+            .route(web::get().to(callbacks::call_document))
+            .route(web::post().to(callbacks::call_document)),
+    )
+    .service(resource("/webhooks/{provider}").route(web::post().to(callbacks::delivery_report)))
     .service(
         web::scope("/static")
             .wrap(

@@ -4,4 +4,5 @@ mod config;
 mod flow;
 mod helpers;
 mod limits;
+mod providers;
 mod security;
