@@ -482,6 +482,18 @@ mod tests {
     }
 
     #[test]
+    fn plivo_v1_vector_is_the_twilio_scheme() {
+        let params = pairs(&[
+            ("CallUUID", "97ceeb52-58b6-11e1-86da-77300b68f8bb"),
+            ("Duration", "300"),
+        ]);
+        assert_eq!(
+            twilio_signature("MAXXXXXXXXXXXXXXXXXX", "http://foo.com/answer/", &params),
+            "EJEt0ELanhr8hjMPIJnLNLex0dE="
+        );
+    }
+
+    #[test]
     fn plivo_v2_vector() {
         assert_eq!(
             plivo_v2_signature("my_auth_token", "https://answer.url", "12345"),
