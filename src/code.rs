@@ -221,6 +221,11 @@ pub fn random_hex(bytes: usize) -> String {
     hex_bytes::encode(&buf)
 }
 
+/// Lowercase hex of `bytes`.
+pub fn to_hex(bytes: &[u8]) -> String {
+    hex_bytes::encode(bytes)
+}
+
 /// Constant-time comparison of two strings (tokens, keys).
 pub fn constant_time_eq(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))

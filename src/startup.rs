@@ -114,6 +114,13 @@ pub fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
     Ok(AppState {
         verifier,
         public_origin,
+        api_keys: settings
+            .api
+            .keys
+            .iter()
+            .filter(|k| !k.is_empty())
+            .cloned()
+            .collect(),
         sessions: SessionConfig::new(
             derive_key(&secret, "phone-verify cookies"),
             settings.is_https(),

@@ -7,7 +7,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use hmac::{KeyInit, Mac};
 use sha2::Digest;
 
-use crate::code::constant_time_eq;
+use crate::code::{constant_time_eq, to_hex as hex};
 
 type HmacSha1 = hmac::Hmac<sha1::Sha1>;
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
@@ -208,10 +208,6 @@ pub fn telnyx_valid(
     let message = [timestamp.trim().as_bytes(), b"|", body].concat();
     key.verify_strict(&message, &ed25519_dalek::Signature::from_bytes(&signature))
         .is_ok()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

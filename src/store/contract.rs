@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::{CheckDecision, SlotDecision, VerificationStore};
+use super::{CheckDecision, IdempotencyClaim, SlotDecision, StoredResponse, VerificationStore};
 use crate::code::{CodeAlphabet, CodeFormat, CodeHash, CodeHasher};
 use crate::phone::PhoneNumber;
 use crate::verification::model::{Channel, SendAttempt, Status, Verification};
@@ -90,6 +90,7 @@ pub(crate) async fn run_all(make: impl Fn() -> Box<dyn VerificationStore>) {
     send_attempts_are_appended(&*make()).await;
     delivery_reports_update_the_matching_attempt(&*make()).await;
     voice_tickets_end_with_the_verification(&*make()).await;
+    idempotency_keys_replay_conflict_and_expire(&*make()).await;
     parallel_right_codes_approve_exactly_once(Arc::from(make())).await;
     parallel_wrong_codes_never_exceed_the_maximum(Arc::from(make())).await;
 }
@@ -435,6 +436,77 @@ async fn voice_tickets_end_with_the_verification(store: &dyn VerificationStore) 
             "{end:?}"
         );
     }
+}
+
+async fn idempotency_keys_replay_conflict_and_expire(store: &dyn VerificationStore) {
+    let day = Duration::from_secs(24 * 3600);
+    assert_eq!(
+        store
+            .claim_idempotency_key("k", "f1", t(0), day)
+            .await
+            .unwrap(),
+        IdempotencyClaim::Claimed
+    );
+    assert_eq!(
+        store
+            .claim_idempotency_key("k", "f1", t(1), day)
+            .await
+            .unwrap(),
+        IdempotencyClaim::InProgress
+    );
+    assert_eq!(
+        store
+            .claim_idempotency_key("k", "f2", t(1), day)
+            .await
+            .unwrap(),
+        IdempotencyClaim::Conflict
+    );
+    let answer = StoredResponse {
+        status: 201,
+        body: "{}".into(),
+    };
+    store
+        .complete_idempotency_key("k", answer.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .claim_idempotency_key("k", "f1", t(2), day)
+            .await
+            .unwrap(),
+        IdempotencyClaim::Replay(answer)
+    );
+    assert_eq!(
+        store
+            .claim_idempotency_key("k", "f2", t(2), day)
+            .await
+            .unwrap(),
+        IdempotencyClaim::Conflict
+    );
+    // After a day the key is free again.
+    assert_eq!(
+        store
+            .claim_idempotency_key("k", "f2", t(24 * 3600), day)
+            .await
+            .unwrap(),
+        IdempotencyClaim::Claimed
+    );
+    // A released key can be claimed at once.
+    assert_eq!(
+        store
+            .claim_idempotency_key("r", "f", t(0), day)
+            .await
+            .unwrap(),
+        IdempotencyClaim::Claimed
+    );
+    store.release_idempotency_key("r").await.unwrap();
+    assert_eq!(
+        store
+            .claim_idempotency_key("r", "f", t(1), day)
+            .await
+            .unwrap(),
+        IdempotencyClaim::Claimed
+    );
 }
 
 async fn parallel_right_codes_approve_exactly_once(store: Arc<dyn VerificationStore>) {

@@ -9,7 +9,10 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 
-use super::{CheckDecision, RETAIN_AFTER_EXPIRY, SlotDecision, StoreError, VerificationStore};
+use super::{
+    CheckDecision, IdempotencyClaim, RETAIN_AFTER_EXPIRY, SlotDecision, StoreError, StoredResponse,
+    VerificationStore,
+};
 use crate::code::CodeHash;
 use crate::phone::PhoneNumber;
 use crate::verification::model::{SendAttempt, Status, Verification};
@@ -27,7 +30,14 @@ struct Inner {
     current: HashMap<String, String>,
     numbers: HashMap<String, NumberState>,
     ips: HashMap<IpAddr, (SendLog, SystemTime)>,
+    idempotency: HashMap<String, IdempotencyRecord>,
     next_sweep: Option<SystemTime>,
+}
+
+struct IdempotencyRecord {
+    fingerprint: String,
+    response: Option<StoredResponse>,
+    until: SystemTime,
 }
 
 impl Inner {
@@ -43,6 +53,7 @@ impl Inner {
         self.numbers
             .retain(|_, n| n.retain_until.is_some_and(|until| now < until));
         self.ips.retain(|_, (_, until)| now < *until);
+        self.idempotency.retain(|_, record| now < record.until);
     }
 }
 
@@ -219,6 +230,50 @@ impl VerificationStore for TokenStorage {
             }
             None => Ok(false),
         }
+    }
+
+    async fn claim_idempotency_key(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        now: SystemTime,
+        ttl: Duration,
+    ) -> Result<IdempotencyClaim, StoreError> {
+        let mut inner = self.lock();
+        inner.sweep_if_due(now);
+        if let Some(record) = inner.idempotency.get(key).filter(|r| now < r.until) {
+            return Ok(if record.fingerprint != fingerprint {
+                IdempotencyClaim::Conflict
+            } else {
+                match &record.response {
+                    Some(response) => IdempotencyClaim::Replay(response.clone()),
+                    None => IdempotencyClaim::InProgress,
+                }
+            });
+        }
+        let record = IdempotencyRecord {
+            fingerprint: fingerprint.to_string(),
+            response: None,
+            until: now + ttl,
+        };
+        inner.idempotency.insert(key.to_string(), record);
+        Ok(IdempotencyClaim::Claimed)
+    }
+
+    async fn complete_idempotency_key(
+        &self,
+        key: &str,
+        response: StoredResponse,
+    ) -> Result<(), StoreError> {
+        if let Some(record) = self.lock().idempotency.get_mut(key) {
+            record.response = Some(response);
+        }
+        Ok(())
+    }
+
+    async fn release_idempotency_key(&self, key: &str) -> Result<(), StoreError> {
+        self.lock().idempotency.remove(key);
+        Ok(())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

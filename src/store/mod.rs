@@ -39,6 +39,26 @@ pub enum CheckDecision {
     Evaluated(Verification, CheckOutcome),
 }
 
+/// An answer kept for an idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub body: String,
+}
+
+/// What claiming an idempotency key found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyClaim {
+    /// The key is ours: do the work, then `complete` or `release` it.
+    Claimed,
+    /// The same request is being handled right now.
+    InProgress,
+    /// The key was used for a different request.
+    Conflict,
+    /// The same request was answered before: answer the same.
+    Replay(StoredResponse),
+}
+
 /// The send attempt a delivery report is about: the one with its reference, else the
 /// provider's latest (some providers' call APIs return no id).
 pub fn matching_attempt<'a>(
@@ -114,6 +134,26 @@ pub trait VerificationStore: Send + Sync + 'static {
         provider_ref: Option<&str>,
         status: &str,
     ) -> Result<bool, StoreError>;
+
+    /// Claims `key` for a request whose content hashes to `fingerprint`, atomically; an
+    /// existing record is kept until `ttl` after it was claimed.
+    async fn claim_idempotency_key(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        now: SystemTime,
+        ttl: Duration,
+    ) -> Result<IdempotencyClaim, StoreError>;
+
+    /// Stores the answer for a claimed key, for replays.
+    async fn complete_idempotency_key(
+        &self,
+        key: &str,
+        response: StoredResponse,
+    ) -> Result<(), StoreError>;
+
+    /// Forgets a claimed key whose request should be retryable (the work did not happen).
+    async fn release_idempotency_key(&self, key: &str) -> Result<(), StoreError>;
 
     /// Whether the backend answers.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -15,7 +15,9 @@ use crate::channels::{
 use crate::code::{Code, CodeFormat, CodeHasher, CodeSealer, constant_time_eq};
 use crate::config::VerificationSettings;
 use crate::phone::{self, PhoneNumber};
-use crate::store::{CheckDecision, SlotDecision, StoreError, VerificationStore};
+use crate::store::{
+    CheckDecision, IdempotencyClaim, SlotDecision, StoreError, StoredResponse, VerificationStore,
+};
 
 pub mod model;
 pub mod rules;
@@ -413,14 +415,46 @@ impl Verifier {
 
     /// Ends a pending verification as canceled.
     pub async fn cancel(&self, id: &str) -> Result<Verification, VerifyError> {
-        match self
-            .store
-            .end_pending(id, Status::Canceled, self.clock.now())
-            .await?
-        {
+        self.end(id, Status::Canceled).await
+    }
+
+    /// Approves a pending verification without a code (the Twilio API allows it).
+    pub async fn approve(&self, id: &str) -> Result<Verification, VerifyError> {
+        self.end(id, Status::Approved).await
+    }
+
+    async fn end(&self, id: &str, status: Status) -> Result<Verification, VerifyError> {
+        match self.store.end_pending(id, status, self.clock.now()).await? {
             Some(verification) => Ok(verification),
             None => Err(VerifyError::NotPending(self.get(id).await?.status)),
         }
+    }
+
+    /// Claims an idempotency key for a request with this fingerprint, for 24 hours.
+    pub async fn claim_idempotency_key(
+        &self,
+        key: &str,
+        fingerprint: &str,
+    ) -> Result<IdempotencyClaim, VerifyError> {
+        const DAY: Duration = Duration::from_secs(24 * 3600);
+        Ok(self
+            .store
+            .claim_idempotency_key(key, fingerprint, self.clock.now(), DAY)
+            .await?)
+    }
+
+    /// Keeps `response` for replays of a claimed key, or, with `None`, frees the key so
+    /// the request can be retried.
+    pub async fn finish_idempotency_key(
+        &self,
+        key: &str,
+        response: Option<StoredResponse>,
+    ) -> Result<(), VerifyError> {
+        match response {
+            Some(response) => self.store.complete_idempotency_key(key, response).await?,
+            None => self.store.release_idempotency_key(key).await?,
+        }
+        Ok(())
     }
 
     /// The call instructions for `call_id`, as `provider` expects them, while the

@@ -13,6 +13,7 @@ use askama::Template;
 
 use crate::verification::{Verifier, VerifyError};
 
+pub mod api;
 pub mod callbacks;
 pub mod pages;
 pub mod session;
@@ -33,6 +34,8 @@ pub struct AppState {
     pub hsts: bool,
     /// `scheme://host[:port]` of `server.public_url`: the URLs providers sign start with it.
     pub public_origin: String,
+    /// Bearer keys of the JSON API.
+    pub api_keys: Vec<crate::config::Secret>,
 }
 
 impl AppState {
@@ -88,6 +91,32 @@ pub fn page(status: StatusCode, template: &impl Template) -> HttpResponse {
                 .body("Something went wrong.")
         }
     }
+}
+
+/// A time as RFC 3339 in UTC (`2026-11-22T02:00:00Z`).
+pub fn rfc3339(at: std::time::SystemTime) -> String {
+    time::OffsetDateTime::from(at)
+        .replace_nanosecond(0)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// The request body, up to `MAX_BODY_BYTES`; `Err` when it is larger or unreadable.
+pub async fn read_body(mut payload: web::Payload) -> Result<web::Bytes, ()> {
+    use futures_util::StreamExt as _;
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| ())?;
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
 }
 
 /// `303 See Other` to `location` (post/redirect/get).
@@ -222,6 +251,27 @@ pub fn configure(cfg: &mut web::ServiceConfig, static_dir: &std::path::Path) {
             .route(web::post().to(callbacks::call_document)),
     )
     .service(resource("/webhooks/{provider}").route(web::post().to(callbacks::delivery_report)))
+    .service(resource("/api/openapi.json").route(web::get().to(api::openapi)))
+    .service(
+        web::scope("/api/v1")
+            .service(
+                web::resource("/verifications")
+                    .route(web::post().to(api::start))
+                    .default_service(web::to(api::method_not_allowed)),
+            )
+            .service(
+                web::resource("/verifications/check")
+                    .route(web::post().to(api::check))
+                    .default_service(web::to(api::method_not_allowed)),
+            )
+            .service(
+                web::resource("/verifications/{id}")
+                    .route(web::get().to(api::get))
+                    .route(web::delete().to(api::cancel))
+                    .default_service(web::to(api::method_not_allowed)),
+            )
+            .default_service(web::to(api::not_found)),
+    )
     .service(
         web::scope("/static")
             .wrap(
