@@ -34,6 +34,11 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", settings.server.bind))?;
         let address = listener.local_addr()?;
         let static_dir = settings.server.static_dir.clone();
+        let optional = routes::OptionalRoutes {
+            twilio_compat: settings.twilio_compat.enabled,
+            signalwire: settings.compat.signalwire_routes,
+            plivo: settings.compat.plivo_routes,
+        };
         if !static_dir.is_dir() {
             tracing::warn!(dir = %static_dir.display(), "server.static_dir does not exist; pages will have no styles");
         }
@@ -43,7 +48,7 @@ impl Application {
                 .app_data(state.clone())
                 .wrap(from_fn(routes::security_headers))
                 .wrap(from_fn(log_request))
-                .configure(move |cfg| routes::configure(cfg, &static_dir))
+                .configure(move |cfg| routes::configure(cfg, &static_dir, optional))
         })
         .shutdown_timeout(10)
         .listen(listener)?
@@ -121,6 +126,13 @@ pub fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
             .filter(|k| !k.is_empty())
             .cloned()
             .collect(),
+        twilio_compat: settings.twilio_compat.enabled.then(|| {
+            routes::twilio_compat::TwilioCompat {
+                account_sid: settings.twilio_compat.account_sid.clone(),
+                auth_token: settings.twilio_compat.auth_token.clone(),
+                service_sid: settings.twilio_compat.service_sid.clone(),
+            }
+        }),
         sessions: SessionConfig::new(
             derive_key(&secret, "phone-verify cookies"),
             settings.is_https(),

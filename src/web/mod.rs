@@ -16,7 +16,9 @@ use crate::verification::{Verifier, VerifyError};
 pub mod api;
 pub mod callbacks;
 pub mod pages;
+pub mod seed_compat;
 pub mod session;
+pub mod twilio_compat;
 
 use pages::MessagePage;
 use session::SessionConfig;
@@ -36,6 +38,16 @@ pub struct AppState {
     pub public_origin: String,
     /// Bearer keys of the JSON API.
     pub api_keys: Vec<crate::config::Secret>,
+    /// `/v2`, when `twilio_compat.enabled`.
+    pub twilio_compat: Option<twilio_compat::TwilioCompat>,
+}
+
+/// Which optional route families are mounted.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OptionalRoutes {
+    pub twilio_compat: bool,
+    pub signalwire: bool,
+    pub plivo: bool,
 }
 
 impl AppState {
@@ -227,7 +239,11 @@ async fn healthz() -> HttpResponse {
 }
 
 /// Wires every route; `static_dir` is served under `/static/`.
-pub fn configure(cfg: &mut web::ServiceConfig, static_dir: &std::path::Path) {
+pub fn configure(
+    cfg: &mut web::ServiceConfig,
+    static_dir: &std::path::Path,
+    optional: OptionalRoutes,
+) {
     let resource = |path: &str| web::resource(path).default_service(web::to(method_not_allowed));
     cfg.app_data(
         web::FormConfig::default()
@@ -281,6 +297,45 @@ pub fn configure(cfg: &mut web::ServiceConfig, static_dir: &std::path::Path) {
             .service(actix_files::Files::new("", static_dir)),
     )
     .default_service(web::to(not_found));
+    if optional.twilio_compat {
+        cfg.service(
+            web::scope("/v2/Services/{service_sid}")
+                .service(
+                    web::resource("/Verifications").route(web::post().to(twilio_compat::create)),
+                )
+                .service(
+                    web::resource("/VerificationCheck").route(web::post().to(twilio_compat::check)),
+                )
+                .service(
+                    web::resource("/Verifications/{sid}")
+                        .route(web::get().to(twilio_compat::fetch))
+                        .route(web::post().to(twilio_compat::update)),
+                )
+                .default_service(web::to(twilio_compat::unknown)),
+        );
+    }
+    if optional.signalwire {
+        cfg.service(
+            resource("/request-auth")
+                .route(web::get().to(seed_compat::request_auth))
+                .route(web::post().to(seed_compat::request_auth)),
+        )
+        .service(
+            resource("/validate-auth")
+                .route(web::get().to(seed_compat::validate_auth))
+                .route(web::post().to(seed_compat::validate_auth)),
+        );
+    }
+    if optional.plivo {
+        cfg.service(resource("/verify/{number}").route(web::get().to(seed_compat::plivo_sms)))
+            .service(
+                resource("/verify_voice/{number}").route(web::get().to(seed_compat::plivo_voice)),
+            )
+            .service(
+                resource("/checkcode/{number}/{code}")
+                    .route(web::get().to(seed_compat::plivo_check)),
+            );
+    }
 }
 
 #[cfg(test)]
