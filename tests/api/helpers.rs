@@ -297,3 +297,116 @@ impl Browser {
             .await
     }
 }
+
+/// `python3`, if it can import `module`. Missing: skip with a message, or fail under `CI`.
+pub fn python_with(module: &str) -> Option<&'static str> {
+    let found = std::process::Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if found {
+        return Some("python3");
+    }
+    let message =
+        format!("python3 with the `{module}` package is not available (pip install {module})");
+    if std::env::var_os("CI").is_some() {
+        panic!("{message}; CI must install it");
+    }
+    eprintln!("skipped: {message}");
+    None
+}
+
+/// A JSON client for `/api/v1` with `key`.
+pub fn api(app: &TestApp, key: &str) -> ApiClient {
+    ApiClient {
+        client: reqwest::Client::new(),
+        base: app.url(""),
+        key: key.to_string(),
+    }
+}
+
+pub struct ApiClient {
+    pub client: reqwest::Client,
+    pub base: String,
+    pub key: String,
+}
+
+/// A JSON answer read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub json: serde_json::Value,
+}
+
+impl Reply {
+    pub async fn read(response: reqwest::Response) -> Reply {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+        Reply {
+            status,
+            headers,
+            json,
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl ApiClient {
+    pub async fn post(&self, path: &str, body: serde_json::Value) -> Reply {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        Reply::read(response).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        Reply::read(
+            self.client
+                .get(format!("{}{path}", self.base))
+                .bearer_auth(&self.key)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        Reply::read(
+            self.client
+                .delete(format!("{}{path}", self.base))
+                .bearer_auth(&self.key)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    pub async fn start(&self, to: &str) -> Reply {
+        self.post(
+            "/api/v1/verifications",
+            serde_json::json!({"to": to, "channel": "sms"}),
+        )
+        .await
+    }
+
+    pub async fn check(&self, to: &str, code: &str) -> Reply {
+        self.post(
+            "/api/v1/verifications/check",
+            serde_json::json!({"to": to, "code": code}),
+        )
+        .await
+    }
+}

@@ -3,6 +3,7 @@
 mod config;
 mod flow;
 mod helpers;
+mod json_api;
 mod limits;
 mod providers;
 mod security;
