@@ -7,3 +7,5 @@ mod json_api;
 mod limits;
 mod providers;
 mod security;
+mod seed_compat;
+mod twilio_compat;

@@ -23,9 +23,9 @@ print("created", verification.sid, verification.status, verification.channel, fl
 
 code = sys.stdin.readline().strip()
 wrong = "000000" if code != "000000" else "111111"
-check = service.verification_check.create(to=to, code=wrong)
+check = service.verification_checks.create(to=to, code=wrong)
 print("wrong", check.status, check.valid, flush=True)
-check = service.verification_check.create(verification_sid=verification.sid, code=code)
+check = service.verification_checks.create(verification_sid=verification.sid, code=code)
 print("checked", check.status, check.valid, flush=True)
 print("fetched", service.verifications(verification.sid).fetch().status, flush=True)
 
