@@ -591,5 +591,6 @@ struct ApiDoc;
 pub async fn openapi() -> HttpResponse {
     let mut doc = ApiDoc::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    doc.info.license = None;
     HttpResponse::Ok().json(doc)
 }
