@@ -110,7 +110,10 @@ pub enum StoreBackend {
 #[serde(default, deny_unknown_fields)]
 pub struct StoreSettings {
     pub backend: StoreBackend,
+    /// One URL, or for a cluster several seed URLs separated by commas.
     pub redis_url: String,
+    /// Whether `redis_url` names a Redis Cluster (or Valkey cluster).
+    pub redis_cluster: bool,
     pub key_prefix: String,
 }
 
@@ -119,6 +122,7 @@ impl Default for StoreSettings {
         Self {
             backend: StoreBackend::Memory,
             redis_url: "redis://127.0.0.1:6379".into(),
+            redis_cluster: false,
             key_prefix: "pv:".into(),
         }
     }

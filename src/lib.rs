@@ -3,9 +3,11 @@
 pub mod channels;
 pub mod code;
 pub mod config;
+pub mod metrics;
 pub mod phone;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod testing;
 pub mod verification;
 pub mod web;

@@ -14,8 +14,10 @@ use anyhow::Context;
 use crate::channels::Channels;
 use crate::code::{CodeHasher, CodeSealer, derive_key};
 use crate::config::{Settings, StoreBackend};
+use crate::metrics::Metrics;
 use crate::store::VerificationStore;
 use crate::store::memory::TokenStorage;
+use crate::store::redis::RedisStore;
 use crate::verification::{Policy, SystemClock, Verifier};
 use crate::web::session::SessionConfig;
 use crate::web::{self as routes, AppState};
@@ -29,7 +31,7 @@ pub struct Application {
 impl Application {
     /// Builds the state and binds `server.bind` (port 0 picks a free port).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let state = web::Data::new(build_state(&settings)?);
+        let state = web::Data::new(build_state(&settings).await?);
         let listener = TcpListener::bind(&settings.server.bind)
             .with_context(|| format!("cannot listen on {}", settings.server.bind))?;
         let address = listener.local_addr()?;
@@ -72,7 +74,7 @@ impl Application {
 }
 
 /// Builds the shared state: keys, store, channels, verifier.
-pub fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
+pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
     let secret = if settings.server.secret.is_empty() {
         tracing::warn!(
             "server.secret is empty: using a random secret for this process; sessions and codes \
@@ -82,9 +84,19 @@ pub fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
     } else {
         settings.server.secret.expose().as_bytes().to_vec()
     };
+    let metrics = Arc::new(Metrics::default());
     let store: Arc<dyn VerificationStore> = match settings.store.backend {
         StoreBackend::Memory => Arc::new(TokenStorage::new()),
-        StoreBackend::Redis => anyhow::bail!("the redis store is not available in this build"),
+        StoreBackend::Redis => Arc::new(
+            RedisStore::connect(
+                &settings.store.redis_url,
+                settings.store.redis_cluster,
+                &settings.store.key_prefix,
+                metrics.clone(),
+            )
+            .await
+            .context("cannot set up the redis store")?,
+        ),
     };
     let channels = Channels::from_settings(settings)?;
     if channels.uses_console() {
@@ -100,6 +112,7 @@ pub fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
         CodeSealer::new(derive_key(&secret, "phone-verify voice tickets")),
         Arc::new(SystemClock),
         policy,
+        metrics,
     );
     let trusted_proxies = settings
         .server

@@ -12,6 +12,7 @@ use crate::verification::model::{RetryAfter, SendAttempt, Status, Verification};
 use crate::verification::rules::{CheckLimits, CheckOutcome, CheckRefusal, SendLimits};
 
 pub mod memory;
+pub mod redis;
 
 #[cfg(test)]
 pub(crate) mod contract;

@@ -14,6 +14,7 @@ use crate::channels::{
 };
 use crate::code::{Code, CodeFormat, CodeHasher, CodeSealer, constant_time_eq};
 use crate::config::VerificationSettings;
+use crate::metrics::Metrics;
 use crate::phone::{self, PhoneNumber};
 use crate::store::{
     CheckDecision, IdempotencyClaim, SlotDecision, StoreError, StoredResponse, VerificationStore,
@@ -188,6 +189,7 @@ pub struct Verifier {
     sealer: CodeSealer,
     clock: Arc<dyn Clock>,
     policy: Policy,
+    metrics: Arc<Metrics>,
 }
 
 /// The parts of a `call_id`: the verification's id, then the ticket's secret.
@@ -201,6 +203,7 @@ impl Verifier {
         sealer: CodeSealer,
         clock: Arc<dyn Clock>,
         policy: Policy,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             store,
@@ -209,7 +212,13 @@ impl Verifier {
             sealer,
             clock,
             policy,
+            metrics,
         }
+    }
+
+    /// The metrics this verifier records.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     pub fn policy(&self) -> &Policy {
@@ -294,6 +303,7 @@ impl Verifier {
                 )
             });
             let to = &verification.to;
+            let started = std::time::Instant::now();
             let result = match channel {
                 Channel::Sms => {
                     let sms = Sms {
@@ -313,6 +323,14 @@ impl Verifier {
                     provider.place_call(&call).await
                 }
             };
+            let outcome = match &result {
+                Ok(_) => "sent",
+                Err(DeliveryError::Unavailable(_)) => "unavailable",
+                Err(DeliveryError::Unauthorized(_)) => "unauthorized",
+                Err(DeliveryError::InvalidNumber(_)) => "invalid_number",
+                Err(DeliveryError::Rejected(_)) => "rejected",
+            };
+            self.metrics.send(name, outcome, started.elapsed());
             let attempt = |delivery_status: &str, receipt: Receipt| SendAttempt {
                 channel,
                 provider: name.to_string(),
@@ -327,6 +345,7 @@ impl Verifier {
                         .add_send_attempt(&verification.id, attempt.clone())
                         .await?;
                     verification.send_attempts.push(attempt);
+                    self.metrics.verification_started(channel.as_str());
                     tracing::info!(provider = name, id = %verification.id, "code sent");
                     return Ok(verification);
                 }
@@ -375,6 +394,13 @@ impl Verifier {
             )
             .await?;
         let max = self.policy.check.max_attempts;
+        self.metrics.check(match &decision {
+            CheckDecision::NotFound => "not_found",
+            CheckDecision::Refused(_, CheckRefusal::Locked(_)) => "locked",
+            CheckDecision::Refused(_, CheckRefusal::NotPending(_)) => "not_pending",
+            CheckDecision::Evaluated(_, outcome) if outcome.valid => "valid",
+            CheckDecision::Evaluated(..) => "invalid",
+        });
         match decision {
             CheckDecision::NotFound => Err(VerifyError::NotFound),
             CheckDecision::Refused(_, CheckRefusal::Locked(wait)) => Err(VerifyError::Locked(wait)),
@@ -598,6 +624,7 @@ mod tests {
             CodeSealer::new([6; 32]),
             Arc::new(SystemClock),
             policy(),
+            Arc::new(Metrics::default()),
         )
     }
 

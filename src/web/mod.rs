@@ -232,6 +232,29 @@ async fn method_not_allowed(state: web::Data<AppState>) -> HttpResponse {
     )
 }
 
+/// `GET /readyz`: 200 while the store answers, 503 otherwise.
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    match state.verifier.store().ping().await {
+        Ok(()) => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(serde_json::json!({ "status": "ready" })),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready: store unavailable");
+            HttpResponse::ServiceUnavailable()
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .json(serde_json::json!({ "status": "unavailable", "detail": "the store is not reachable" }))
+        }
+    }
+}
+
+/// `GET /metrics`: Prometheus text.
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(state.verifier.metrics().render())
+}
+
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -261,6 +284,8 @@ pub fn configure(
     .service(resource("/resend").route(web::post().to(pages::resend)))
     .service(resource("/success").route(web::get().to(pages::success)))
     .service(resource("/healthz").route(web::get().to(healthz)))
+    .service(resource("/readyz").route(web::get().to(readyz)))
+    .service(resource("/metrics").route(web::get().to(metrics)))
     .service(
         resource("/voice/{call_id}")
             .route(web::get().to(callbacks::call_document))

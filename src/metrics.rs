@@ -1,0 +1,177 @@
+//! Prometheus metrics (SPEC §10), kept in memory per process and rendered as text.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Upper bounds (seconds) of the provider latency histogram.
+const BUCKETS: [f64; 10] = [
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    f64::INFINITY,
+];
+
+#[derive(Default)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    sum: f64,
+    count: u64,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// (metric, label string) → value.
+    counters: BTreeMap<(&'static str, String), u64>,
+    latency: BTreeMap<String, Histogram>,
+}
+
+/// The process's metrics.
+#[derive(Default)]
+pub struct Metrics {
+    inner: Mutex<Inner>,
+}
+
+impl Metrics {
+    fn add(&self, name: &'static str, labels: String) {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        *inner.counters.entry((name, labels)).or_default() += 1;
+    }
+
+    /// A verification started (a code was sent) on `channel`.
+    pub fn verification_started(&self, channel: &str) {
+        self.add(
+            "phone_verify_verifications_started_total",
+            format!("channel=\"{channel}\""),
+        );
+    }
+
+    /// A check ended with `result` (`valid`, `invalid`, `not_pending`, `locked`, `not_found`).
+    pub fn check(&self, result: &str) {
+        self.add("phone_verify_checks_total", format!("result=\"{result}\""));
+    }
+
+    /// A send through `provider` ended with `outcome`, after `elapsed`.
+    pub fn send(&self, provider: &str, outcome: &str, elapsed: Duration) {
+        self.add(
+            "phone_verify_sends_total",
+            format!("provider=\"{provider}\",outcome=\"{outcome}\""),
+        );
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let histogram = inner.latency.entry(provider.to_string()).or_default();
+        let secs = elapsed.as_secs_f64();
+        for (bound, count) in BUCKETS.iter().zip(histogram.counts.iter_mut()) {
+            if secs <= *bound {
+                *count += 1;
+            }
+        }
+        histogram.sum += secs;
+        histogram.count += 1;
+    }
+
+    /// A store call failed (unreachable, timed out, unreadable).
+    pub fn store_error(&self) {
+        self.add("phone_verify_store_errors_total", String::new());
+    }
+
+    /// The Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = String::new();
+        let families = [
+            (
+                "phone_verify_verifications_started_total",
+                "Verifications started, by channel.",
+            ),
+            ("phone_verify_checks_total", "Code checks, by result."),
+            (
+                "phone_verify_sends_total",
+                "Delivery attempts, by provider and outcome.",
+            ),
+            (
+                "phone_verify_store_errors_total",
+                "Store calls that failed.",
+            ),
+        ];
+        for (name, help) in families {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            let mut any = false;
+            for ((metric, labels), value) in inner.counters.iter().filter(|((m, _), _)| *m == name)
+            {
+                any = true;
+                if labels.is_empty() {
+                    let _ = writeln!(out, "{metric} {value}");
+                } else {
+                    let _ = writeln!(out, "{metric}{{{labels}}} {value}");
+                }
+            }
+            if !any && name == "phone_verify_store_errors_total" {
+                let _ = writeln!(out, "{name} 0");
+            }
+        }
+        let name = "phone_verify_provider_request_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Time taken by provider requests.\n# TYPE {name} histogram"
+        );
+        for (provider, h) in &inner.latency {
+            for (bound, count) in BUCKETS.iter().zip(h.counts) {
+                let le = if bound.is_infinite() {
+                    "+Inf".to_string()
+                } else {
+                    bound.to_string()
+                };
+                let _ = writeln!(
+                    out,
+                    "{name}_bucket{{provider=\"{provider}\",le=\"{le}\"}} {count}"
+                );
+            }
+            let _ = writeln!(out, "{name}_sum{{provider=\"{provider}\"}} {}", h.sum);
+            let _ = writeln!(out, "{name}_count{{provider=\"{provider}\"}} {}", h.count);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_and_histograms_render_in_prometheus_text() {
+        let m = Metrics::default();
+        m.verification_started("sms");
+        m.verification_started("sms");
+        m.check("valid");
+        m.send("twilio", "sent", Duration::from_millis(300));
+        m.store_error();
+        let text = m.render();
+        assert!(
+            text.contains("phone_verify_verifications_started_total{channel=\"sms\"} 2"),
+            "{text}"
+        );
+        assert!(text.contains("phone_verify_checks_total{result=\"valid\"} 1"));
+        assert!(text.contains("phone_verify_sends_total{provider=\"twilio\",outcome=\"sent\"} 1"));
+        assert!(text.contains("phone_verify_store_errors_total 1"));
+        assert!(text.contains(
+            "phone_verify_provider_request_seconds_bucket{provider=\"twilio\",le=\"0.25\"} 0"
+        ));
+        assert!(text.contains(
+            "phone_verify_provider_request_seconds_bucket{provider=\"twilio\",le=\"0.5\"} 1"
+        ));
+        assert!(text.contains(
+            "phone_verify_provider_request_seconds_bucket{provider=\"twilio\",le=\"+Inf\"} 1"
+        ));
+        assert!(
+            text.contains("phone_verify_provider_request_seconds_count{provider=\"twilio\"} 1")
+        );
+        assert!(text.contains("# TYPE phone_verify_provider_request_seconds histogram"));
+    }
+}
