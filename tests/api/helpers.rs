@@ -269,6 +269,14 @@ impl Browser {
             .unwrap_or_else(|| panic!("no csrf token on {path}: {} {}", page.status, page.body))
     }
 
+    /// The same browser (same cookies) talking to another instance.
+    pub fn at(&self, address: &str) -> Browser {
+        Browser {
+            client: self.client.clone(),
+            base: format!("http://{address}"),
+        }
+    }
+
     /// Fills in the phone form and sends it.
     pub async fn request_code(&self, phone: &str, channel: &str) -> Page {
         let token = self.token("/").await;

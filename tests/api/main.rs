@@ -6,6 +6,7 @@ mod helpers;
 mod json_api;
 mod limits;
 mod providers;
+mod redis;
 mod security;
 mod seed_compat;
 mod twilio_compat;
