@@ -127,6 +127,17 @@ impl RedisServer {
         }
     }
 
+    /// Freezes (`true`) or thaws (`false`) the server: a hung Redis that accepts
+    /// connections but never answers.
+    pub fn freeze(&self, frozen: bool) {
+        if let Some(child) = &self.child {
+            let signal = if frozen { "-STOP" } else { "-CONT" };
+            let _ = Command::new("kill")
+                .args([signal, &child.id().to_string()])
+                .status();
+        }
+    }
+
     pub fn port(&self) -> u16 {
         self.port
     }
@@ -178,6 +189,7 @@ impl RedisServer {
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
+        self.freeze(false);
         self.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
     }

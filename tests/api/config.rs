@@ -125,6 +125,42 @@ async fn json_logs_are_one_object_per_line_from_start_up() {
 }
 
 #[tokio::test]
+async fn readiness_and_metrics_are_served_with_the_memory_store() {
+    let app = crate::helpers::spawn_app().await;
+    let http = reqwest::Client::new();
+    let ready = http.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let browser = app.browser();
+    browser.request_code("+12015550123", "sms").await;
+    let code = app.code_for("+12015550123").await;
+    browser
+        .submit_code(if code == "000000" { "111111" } else { "000000" })
+        .await;
+    browser.submit_code(&code).await;
+    let response = http.get(app.url("/metrics")).send().await.unwrap();
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = response.text().await.unwrap();
+    for line in [
+        "phone_verify_verifications_started_total{channel=\"sms\"} 1",
+        "phone_verify_checks_total{result=\"invalid\"} 1",
+        "phone_verify_checks_total{result=\"valid\"} 1",
+        "phone_verify_sends_total{provider=\"console\",outcome=\"sent\"} 1",
+        "phone_verify_provider_request_seconds_count{provider=\"console\"} 1",
+        "phone_verify_store_errors_total 0",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn sigterm_stops_the_server_cleanly() {
     let mut child = command(&[]).spawn().unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;

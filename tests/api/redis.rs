@@ -265,6 +265,25 @@ async fn a_redis_outage_answers_503_and_service_resumes_when_it_returns() {
 }
 
 #[tokio::test]
+async fn a_hung_redis_cannot_hang_requests() {
+    let Some(redis) = RedisServer::start_or_skip().await else {
+        return;
+    };
+    let app = instance(&redis.url(), false, &[]).await;
+    assert_eq!(api(&app, KEY).start(A).await.status, 201);
+    redis.freeze(true);
+    let started = std::time::Instant::now();
+    let reply = api(&app, KEY).check(A, "123456").await;
+    let waited = started.elapsed();
+    redis.freeze(false);
+    assert_eq!(reply.status, 503, "{:?}", reply.json);
+    assert!(
+        waited < std::time::Duration::from_secs(5),
+        "answered in {waited:?}"
+    );
+}
+
+#[tokio::test]
 async fn the_whole_flow_runs_on_a_redis_cluster() {
     let Some(cluster) = RedisCluster::start_or_skip().await else {
         return;
