@@ -656,14 +656,6 @@ impl Settings {
         Ok(())
     }
 
-    /// The host browsers bind SMS codes to (`@HOST #CODE`): `public_url` without scheme or port.
-    pub fn public_host(&self) -> String {
-        url::Url::parse(&self.server.public_url)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_owned))
-            .unwrap_or_else(|| "localhost".into())
-    }
-
     /// Whether the service is reached over https (Secure, `__Host-` cookies, HSTS).
     pub fn is_https(&self) -> bool {
         self.server.public_url.starts_with("https://")
@@ -835,10 +827,10 @@ mod tests {
     }
 
     #[test]
-    fn public_host_has_no_scheme_or_port() {
+    fn https_public_urls_are_recognised() {
         let mut s = valid();
+        assert!(!s.is_https());
         s.server.public_url = "https://verify.example.com:8443/path".into();
-        assert_eq!(s.public_host(), "verify.example.com");
         assert!(s.is_https());
     }
 

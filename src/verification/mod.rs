@@ -755,6 +755,15 @@ mod tests {
     }
 
     #[test]
+    fn the_sms_host_is_the_public_host_without_scheme_port_or_path() {
+        let p = Policy::from_settings(
+            &VerificationSettings::default(),
+            "https://verify.example.com:8443/path",
+        );
+        assert_eq!(p.host, "verify.example.com");
+    }
+
+    #[test]
     fn callbacks_are_requested_only_when_providers_can_reach_us() {
         let settings = VerificationSettings::default();
         assert_eq!(

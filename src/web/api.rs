@@ -225,7 +225,7 @@ async fn json_request<T: serde::de::DeserializeOwned>(
 }
 
 /// Maps a use-case error onto a problem.
-fn error_response(state: &AppState, error: VerifyError) -> HttpResponse {
+fn error_response(error: VerifyError) -> HttpResponse {
     match error {
         VerifyError::CountryNotAllowed => problem(
             StatusCode::FORBIDDEN,
@@ -273,7 +273,6 @@ fn error_response(state: &AppState, error: VerifyError) -> HttpResponse {
         ),
         VerifyError::Store(e) => {
             tracing::error!(error = %e, "store unavailable");
-            let _ = state;
             problem(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -365,7 +364,7 @@ pub async fn start(
                 "A request with this Idempotency-Key is still being handled.",
             );
         }
-        Err(e) => return error_response(&state, e),
+        Err(e) => return error_response(e),
     }
     let response = start_verification(&state, &req, &body).await;
     let status = response.status().as_u16();
@@ -419,7 +418,7 @@ async fn start_verification(
             StatusCode::CREATED,
             &verification_body(&v, policy.check.max_attempts),
         ),
-        Err(e) => error_response(state, e),
+        Err(e) => error_response(e),
     }
 }
 
@@ -480,7 +479,7 @@ pub async fn check(
                 verification: verification_body(&verification, policy.check.max_attempts),
             },
         ),
-        Err(e) => error_response(&state, e),
+        Err(e) => error_response(e),
     }
 }
 
@@ -509,7 +508,7 @@ pub async fn get(
             StatusCode::OK,
             &verification_body(&v, state.verifier.policy().check.max_attempts),
         ),
-        Err(e) => error_response(&state, e),
+        Err(e) => error_response(e),
     }
 }
 
@@ -543,7 +542,7 @@ pub async fn cancel(
             "not_found",
             "No pending verification with this id.",
         ),
-        Err(e) => error_response(&state, e),
+        Err(e) => error_response(e),
     }
 }
 
