@@ -98,6 +98,19 @@ async fn form(payload: web::Payload) -> Result<Vec<(String, String)>, HttpRespon
     Ok(url::form_urlencoded::parse(&body).into_owned().collect())
 }
 
+/// The form of an authorized request for this service; `Err` is the refusal to send.
+async fn authorized_form(
+    state: &AppState,
+    req: &HttpRequest,
+    service_sid: &str,
+    payload: web::Payload,
+) -> Result<Vec<(String, String)>, HttpResponse> {
+    match refusal(state, req, service_sid) {
+        Some(response) => Err(response),
+        None => form(payload).await,
+    }
+}
+
 fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
     form.iter()
         .find(|(k, _)| k == name)
@@ -202,10 +215,7 @@ pub async fn create(
     service_sid: web::Path<String>,
     payload: web::Payload,
 ) -> HttpResponse {
-    if let Some(response) = refusal(&state, &req, &service_sid) {
-        return response;
-    }
-    let form = match form(payload).await {
+    let form = match authorized_form(&state, &req, &service_sid, payload).await {
         Ok(form) => form,
         Err(response) => return response,
     };
@@ -237,10 +247,7 @@ pub async fn check(
     service_sid: web::Path<String>,
     payload: web::Payload,
 ) -> HttpResponse {
-    if let Some(response) = refusal(&state, &req, &service_sid) {
-        return response;
-    }
-    let form = match form(payload).await {
+    let form = match authorized_form(&state, &req, &service_sid, payload).await {
         Ok(form) => form,
         Err(response) => return response,
     };
@@ -302,10 +309,7 @@ pub async fn update(
     payload: web::Payload,
 ) -> HttpResponse {
     let (service_sid, sid) = path.into_inner();
-    if let Some(response) = refusal(&state, &req, &service_sid) {
-        return response;
-    }
-    let form = match form(payload).await {
+    let form = match authorized_form(&state, &req, &service_sid, payload).await {
         Ok(form) => form,
         Err(response) => return response,
     };
