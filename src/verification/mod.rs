@@ -381,12 +381,22 @@ impl Verifier {
     #[tracing::instrument(name = "check code", skip_all)]
     pub async fn check(&self, id: &str, code: &Code) -> Result<CheckResult, VerifyError> {
         let verification = self.store.get(id).await?.ok_or(VerifyError::NotFound)?;
+        self.check_verification(&verification, code).await
+    }
+
+    /// Checks `code` against `verification`, already read by the caller (its number never
+    /// changes, so the hash is bound to it without reading the verification again).
+    pub async fn check_verification(
+        &self,
+        verification: &Verification,
+        code: &Code,
+    ) -> Result<CheckResult, VerifyError> {
         let candidate = self.hasher.hash(verification.to.e164(), code);
         let now = self.clock.now();
         let decision = self
             .store
             .check_code(
-                id,
+                &verification.id,
                 &candidate,
                 now,
                 &self.policy.check,

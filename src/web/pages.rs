@@ -328,7 +328,7 @@ pub async fn submit_code(
         }
         Err(_) => return ended_page(&state, &session, &v, v.status),
     };
-    match state.verifier.check(&v.id, &code).await {
+    match state.verifier.check_verification(&v, &code).await {
         // A new token once verified: the session now means something else (no fixation).
         Ok(result) if result.valid => with_session(see_other("/success"), &state, &Session::bound_to(&v.id)),
         Ok(result) if result.verification.status == Status::Pending => {
