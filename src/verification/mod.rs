@@ -225,7 +225,13 @@ impl Verifier {
         &self.policy
     }
 
-    pub fn store(&self) -> &Arc<dyn VerificationStore> {
+    /// Whether the store answers (readiness).
+    pub async fn ready(&self) -> Result<(), VerifyError> {
+        Ok(self.store.ping().await?)
+    }
+
+    #[cfg(test)]
+    fn store(&self) -> &Arc<dyn VerificationStore> {
         &self.store
     }
 

@@ -234,7 +234,7 @@ async fn method_not_allowed(state: web::Data<AppState>) -> HttpResponse {
 
 /// `GET /readyz`: 200 while the store answers, 503 otherwise.
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    match state.verifier.store().ping().await {
+    match state.verifier.ready().await {
         Ok(()) => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .json(serde_json::json!({ "status": "ready" })),
