@@ -187,7 +187,6 @@ pub struct TwilioSettings {
     pub auth_token: Secret,
     pub from: String,
     pub base_url: String,
-    #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
 }
 

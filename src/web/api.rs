@@ -134,6 +134,14 @@ fn verification_body(v: &Verification, max_attempts: u32) -> VerificationBody {
     }
 }
 
+/// `200` with the verification object.
+fn verification_reply(state: &AppState, v: &Verification) -> HttpResponse {
+    json(
+        StatusCode::OK,
+        &verification_body(v, state.verifier.policy().check.max_attempts),
+    )
+}
+
 fn json(status: StatusCode, body: &impl Serialize) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -366,14 +374,12 @@ pub async fn start(
         }
         Err(e) => return error_response(e),
     }
-    let response = start_verification(&state, &req, &body).await;
-    let status = response.status().as_u16();
+    let (response, stored) = keep_body(start_verification(&state, &req, &body).await).await;
     // Keep only final answers: a 429 or a 5xx did no work, so the client may retry.
-    let keep = status < 500 && status != 429;
-    let (response, stored) = keep_body(response, status).await;
+    let keep = stored.status < 500 && stored.status != 429;
     if let Err(e) = state
         .verifier
-        .finish_idempotency_key(&scoped, stored.filter(|_| keep))
+        .finish_idempotency_key(&scoped, keep.then_some(stored))
         .await
     {
         tracing::error!(error = %e, "could not record the idempotent answer");
@@ -382,14 +388,15 @@ pub async fn start(
 }
 
 /// Copies a response's body for storage, rebuilding the response around it.
-async fn keep_body(response: HttpResponse, status: u16) -> (HttpResponse, Option<StoredResponse>) {
+async fn keep_body(response: HttpResponse) -> (HttpResponse, StoredResponse) {
+    let status = response.status().as_u16();
     let (head, body) = response.into_parts();
     let bytes = actix_web::body::to_bytes(body).await.unwrap_or_default();
     let stored = StoredResponse {
         status,
         body: String::from_utf8_lossy(&bytes).into_owned(),
     };
-    (head.set_body(bytes).map_into_boxed_body(), Some(stored))
+    (head.set_body(bytes).map_into_boxed_body(), stored)
 }
 
 async fn start_verification(
@@ -504,10 +511,7 @@ pub async fn get(
         return refusal.response();
     }
     match state.verifier.get(&id).await {
-        Ok(v) => json(
-            StatusCode::OK,
-            &verification_body(&v, state.verifier.policy().check.max_attempts),
-        ),
+        Ok(v) => verification_reply(&state, &v),
         Err(e) => error_response(e),
     }
 }
@@ -533,10 +537,7 @@ pub async fn cancel(
         return refusal.response();
     }
     match state.verifier.cancel(&id).await {
-        Ok(v) => json(
-            StatusCode::OK,
-            &verification_body(&v, state.verifier.policy().check.max_attempts),
-        ),
+        Ok(v) => verification_reply(&state, &v),
         Err(VerifyError::NotPending(_)) => problem(
             StatusCode::NOT_FOUND,
             "not_found",
