@@ -161,6 +161,24 @@ async fn readiness_and_metrics_are_served_with_the_memory_store() {
 }
 
 #[tokio::test]
+async fn start_up_warns_about_the_console_provider_and_a_missing_secret() {
+    let development = crate::helpers::spawn_app().await;
+    let logs = development.logs();
+    assert!(logs.contains("console provider prints codes"), "{logs}");
+    assert!(logs.contains("server.secret is empty"), "{logs}");
+    let configured = crate::helpers::spawn_app_with(&[(
+        "PHONE_VERIFY__SERVER__SECRET",
+        "0123456789abcdef0123456789abcdef",
+    )])
+    .await;
+    assert!(
+        !configured.logs().contains("server.secret is empty"),
+        "{}",
+        configured.logs()
+    );
+}
+
+#[tokio::test]
 async fn sigterm_stops_the_server_cleanly() {
     let mut child = command(&[]).spawn().unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;

@@ -384,9 +384,18 @@ async fn signed_twilio_status_callbacks_are_recorded_and_forged_ones_refused() {
     let server = twilio_answering(201, serde_json::json!({"sid": "SM0009"})).await;
     let mut env = twilio_env(&server);
     env.push(("PHONE_VERIFY__CHANNELS__SMS", "twilio".into()));
+    env.push(("PHONE_VERIFY__API__KEYS", "k".into()));
     let app = spawn(env).await;
     app.browser().request_code(A, "sms").await;
     let callback = field(&last_form(&server).await, "StatusCallback");
+    let id = callback.rsplit_once("?v=").unwrap().1.to_string();
+    let delivery_status = || async {
+        let reply = crate::helpers::api(&app, "k")
+            .get(&format!("/api/v1/verifications/{id}"))
+            .await;
+        reply.json["send_attempts"][0]["delivery_status"].clone()
+    };
+    assert_eq!(delivery_status().await, "sent", "before any report");
     let path_and_query = callback.strip_prefix(PUBLIC).unwrap();
     let params = [
         ("MessageSid", "SM0009"),
@@ -427,6 +436,11 @@ async fn signed_twilio_status_callbacks_are_recorded_and_forged_ones_refused() {
         app.logs().contains("status=\"delivered\"") || app.logs().contains("status=delivered"),
         "{}",
         app.logs()
+    );
+    assert_eq!(
+        delivery_status().await,
+        "delivered",
+        "the signed report is recorded; the forged ones changed nothing"
     );
 }
 
