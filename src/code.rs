@@ -231,6 +231,12 @@ pub fn constant_time_eq(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
+/// Whether `presented` is the credential `configured`, in constant time. Fails closed:
+/// an empty configured credential matches nothing, not even an empty one.
+pub fn credential_matches(configured: &str, presented: &str) -> bool {
+    !configured.is_empty() & constant_time_eq(configured, presented)
+}
+
 mod hex_bytes {
     use serde::{Deserialize, Deserializer, Serializer};
 
@@ -374,6 +380,15 @@ mod tests {
         tampered.replace_range(30..32, if &sealed[30..32] == "00" { "01" } else { "00" });
         assert_eq!(sealer.open(&tampered, "v1"), None);
         assert_ne!(sealer.seal(&code, "v1"), sealed, "random nonce");
+    }
+
+    #[test]
+    fn an_empty_configured_credential_matches_nothing() {
+        assert!(!credential_matches("", ""));
+        assert!(!credential_matches("", "x"));
+        assert!(!credential_matches("secret", ""));
+        assert!(!credential_matches("secret", "secreT"));
+        assert!(credential_matches("secret", "secret"));
     }
 
     #[test]

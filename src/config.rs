@@ -43,6 +43,16 @@ pub struct ServerSettings {
     pub secret: Secret,
     pub trusted_proxies: Vec<String>,
     pub static_dir: PathBuf,
+    /// How long a browser session of the hosted pages lives, enforced on the server.
+    pub session_ttl_secs: u64,
+    /// A request's headers, and then its body, must arrive within this many seconds.
+    pub request_timeout_secs: u64,
+    /// Open connections per worker thread; beyond it, new connections wait to be accepted.
+    pub max_connections: usize,
+    /// When set, `GET /metrics` needs `Authorization: Bearer TOKEN`.
+    pub metrics_token: Secret,
+    /// When set, `/metrics` is served only on this address, not on `bind`.
+    pub metrics_bind: String,
 }
 
 impl Default for ServerSettings {
@@ -53,6 +63,11 @@ impl Default for ServerSettings {
             secret: Secret::default(),
             trusted_proxies: Vec::new(),
             static_dir: "static".into(),
+            session_ttl_secs: 1800,
+            request_timeout_secs: 10,
+            max_connections: 4096,
+            metrics_token: Secret::default(),
+            metrics_bind: String::new(),
         }
     }
 }
@@ -72,6 +87,8 @@ pub struct VerificationSettings {
     pub send_window_secs: u64,
     pub max_sends_per_ip: u32,
     pub ip_window_secs: u64,
+    /// IPv6 clients are counted per network of this many leading bits (64: one /64).
+    pub ipv6_prefix_len: u8,
     pub default_region: String,
     pub allowed_countries: Vec<String>,
     pub sms_template: String,
@@ -92,6 +109,7 @@ impl Default for VerificationSettings {
             send_window_secs: 600,
             max_sends_per_ip: 25,
             ip_window_secs: 300,
+            ipv6_prefix_len: 64,
             default_region: "US".into(),
             allowed_countries: vec!["*".into()],
             sms_template: "Your {app_name} code is {code}. It expires in {minutes} minutes.".into(),
@@ -516,6 +534,34 @@ fn strip_key_suffix(message: &str) -> String {
     }
 }
 
+/// The shortest `twilio_compat.auth_token` accepted.
+pub const MIN_AUTH_TOKEN_CHARS: usize = 32;
+/// The shortest bearer key (`api.keys`, `server.metrics_token`) accepted.
+pub const MIN_BEARER_KEY_CHARS: usize = 16;
+
+/// A bearer key: long enough, and sendable in a header. `optional`: empty means unset.
+fn bearer_token(key: &str, value: &Secret, optional: bool) -> Result<(), ConfigError> {
+    let raw = value.expose();
+    if optional && raw.is_empty() {
+        return Ok(());
+    }
+    if raw.chars().count() < MIN_BEARER_KEY_CHARS {
+        return Err(ConfigError::new(
+            key,
+            format!(
+                "must be at least {MIN_BEARER_KEY_CHARS} characters (generate one with: openssl rand -hex 24)"
+            ),
+        ));
+    }
+    if !raw.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ConfigError::new(
+            key,
+            "may hold only visible ASCII characters (no spaces)",
+        ));
+    }
+    Ok(())
+}
+
 fn at_least(key: &str, value: u64, min: u64) -> Result<(), ConfigError> {
     if value < min {
         return Err(ConfigError::new(key, format!("must be at least {min}")));
@@ -529,6 +575,7 @@ impl Settings {
         self.validate_server()?;
         self.validate_verification()?;
         self.validate_channels()?;
+        self.validate_front_ends()?;
         if self.store.backend == StoreBackend::Redis {
             if self.store.redis_url.is_empty() {
                 return Err(ConfigError::new("store.redis_url", "is required for redis"));
@@ -570,6 +617,73 @@ impl Settings {
             parse_cidr(cidr).map_err(|message| {
                 ConfigError::new("server.trusted_proxies", format!("{cidr:?}: {message}"))
             })?;
+        }
+        at_least("server.session_ttl_secs", server.session_ttl_secs, 1)?;
+        at_least(
+            "server.request_timeout_secs",
+            server.request_timeout_secs,
+            1,
+        )?;
+        at_least("server.max_connections", server.max_connections as u64, 1)?;
+        bearer_token("server.metrics_token", &server.metrics_token, true)?;
+        if !server.metrics_bind.is_empty() {
+            match server.metrics_bind.parse::<std::net::SocketAddr>() {
+                Ok(addr) if server.bind.parse::<std::net::SocketAddr>().ok() != Some(addr) => {}
+                Ok(_) => {
+                    return Err(ConfigError::new(
+                        "server.metrics_bind",
+                        "must differ from server.bind (leave it empty to serve /metrics there)",
+                    ));
+                }
+                Err(_) => {
+                    return Err(ConfigError::new(
+                        "server.metrics_bind",
+                        "must be an address and port, e.g. 127.0.0.1:9100, or empty",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A front end that is on must have its credentials: an empty or short secret would
+    /// let anyone in.
+    fn validate_front_ends(&self) -> Result<(), ConfigError> {
+        let compat = &self.twilio_compat;
+        if compat.enabled {
+            if compat.account_sid.trim().is_empty() {
+                return Err(ConfigError::new(
+                    "twilio_compat.account_sid",
+                    "is required when twilio_compat.enabled (the Basic auth user of /v2)",
+                ));
+            }
+            if compat.auth_token.expose().chars().count() < MIN_AUTH_TOKEN_CHARS {
+                return Err(ConfigError::new(
+                    "twilio_compat.auth_token",
+                    format!(
+                        "must be at least {MIN_AUTH_TOKEN_CHARS} characters when twilio_compat.enabled \
+                         (generate one with: openssl rand -hex 32)"
+                    ),
+                ));
+            }
+            if compat.service_sid.trim().is_empty() {
+                return Err(ConfigError::new(
+                    "twilio_compat.service_sid",
+                    "is required when twilio_compat.enabled (the one VA... id accepted in paths)",
+                ));
+            }
+        }
+        for key in &self.api.keys {
+            bearer_token("api.keys", key, false)?;
+        }
+        if let Some(telnyx) = &self.providers.telnyx
+            && !telnyx.public_key.is_empty()
+            && !crate::channels::signatures::telnyx_public_key_valid(&telnyx.public_key)
+        {
+            return Err(ConfigError::new(
+                "providers.telnyx.public_key",
+                "must be the base64 Ed25519 public key from the Telnyx portal",
+            ));
         }
         Ok(())
     }
@@ -614,6 +728,12 @@ impl Settings {
         at_least(&key("send_window_secs"), v.send_window_secs, 1)?;
         at_least(&key("max_sends_per_ip"), v.max_sends_per_ip.into(), 1)?;
         at_least(&key("ip_window_secs"), v.ip_window_secs, 1)?;
+        if !(1..=128).contains(&v.ipv6_prefix_len) {
+            return Err(ConfigError::new(
+                key("ipv6_prefix_len"),
+                "must be between 1 and 128 (64 counts each /64 network as one client)",
+            ));
+        }
         if crate::phone::parse_region(&v.default_region).is_none() {
             return Err(ConfigError::new(
                 key("default_region"),
@@ -763,6 +883,98 @@ mod tests {
         }
     }
 
+    #[test]
+    fn fail_open_configurations_are_invalid() {
+        type Mutation = Box<dyn Fn(&mut Settings)>;
+        let compat = |s: &mut Settings| {
+            s.twilio_compat = TwilioCompatSettings {
+                enabled: true,
+                account_sid: "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".into(),
+                auth_token: Secret::new("t".repeat(32)),
+                service_sid: "VAbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb".into(),
+            }
+        };
+        let cases: Vec<(&str, Mutation)> = vec![
+            (
+                "twilio_compat.account_sid",
+                Box::new(move |s| {
+                    compat(s);
+                    s.twilio_compat.account_sid.clear()
+                }),
+            ),
+            (
+                "twilio_compat.auth_token",
+                Box::new(move |s| {
+                    compat(s);
+                    s.twilio_compat.auth_token = Secret::default()
+                }),
+            ),
+            (
+                "twilio_compat.auth_token",
+                Box::new(move |s| {
+                    compat(s);
+                    s.twilio_compat.auth_token = Secret::new("t".repeat(31))
+                }),
+            ),
+            (
+                "twilio_compat.service_sid",
+                Box::new(move |s| {
+                    compat(s);
+                    s.twilio_compat.service_sid.clear()
+                }),
+            ),
+            ("api.keys", Box::new(|s| s.api.keys = vec![Secret::new("")])),
+            (
+                "api.keys",
+                Box::new(|s| s.api.keys = vec![Secret::new("k".repeat(15))]),
+            ),
+            (
+                "api.keys",
+                Box::new(|s| s.api.keys = vec![Secret::new("a key with spaces 123")]),
+            ),
+            (
+                "server.metrics_token",
+                Box::new(|s| s.server.metrics_token = Secret::new("short")),
+            ),
+            (
+                "providers.telnyx.public_key",
+                Box::new(|s| {
+                    s.providers.telnyx = Some(TelnyxSettings {
+                        public_key: "not a key".into(),
+                        ..Default::default()
+                    })
+                }),
+            ),
+            (
+                "server.metrics_bind",
+                Box::new(|s| s.server.metrics_bind = "127.0.0.1:8080".into()),
+            ),
+            (
+                "verification.ipv6_prefix_len",
+                Box::new(|s| s.verification.ipv6_prefix_len = 0),
+            ),
+            (
+                "server.request_timeout_secs",
+                Box::new(|s| s.server.request_timeout_secs = 0),
+            ),
+            (
+                "server.session_ttl_secs",
+                Box::new(|s| s.server.session_ttl_secs = 0),
+            ),
+        ];
+        for (key, mutate) in cases {
+            let mut s = valid();
+            mutate(&mut s);
+            let error = s.validate().expect_err(key);
+            assert_eq!(error.key, key, "{error}");
+        }
+        let mut s = valid();
+        compat(&mut s);
+        s.api.keys = vec![Secret::new("k".repeat(16))];
+        s.server.metrics_token = Secret::new("m".repeat(16));
+        assert_eq!(s.validate(), Ok(()), "complete credentials are fine");
+    }
+
     fn from_env(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
         let vars: Vec<_> = vars
             .iter()
@@ -786,7 +998,10 @@ mod tests {
             ("PHONE_VERIFY__VERIFICATION__ALLOWED_COUNTRIES", "US, ca"),
             ("PHONE_VERIFY__PROVIDERS__TWILIO__FROM", "+15550002222"),
             ("PHONE_VERIFY__PROVIDERS__TWILIO__AUTH_TOKEN", "007"),
-            ("PHONE_VERIFY__API__KEYS", "k1,k2"),
+            (
+                "PHONE_VERIFY__API__KEYS",
+                "key-one-0123456789,key-two-0123456789",
+            ),
             ("OTHER", "ignored"),
         ])
         .unwrap();

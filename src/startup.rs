@@ -148,10 +148,14 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
         }),
         sessions: SessionConfig::new(
             derive_key(&secret, "phone-verify cookies"),
+            derive_key(&secret, "phone-verify browser binding"),
             settings.is_https(),
+            std::time::Duration::from_secs(settings.server.session_ttl_secs),
         ),
         trusted_proxies,
         hsts: settings.is_https(),
+        metrics_token: (!settings.server.metrics_token.is_empty())
+            .then(|| settings.server.metrics_token.clone()),
     })
 }
 

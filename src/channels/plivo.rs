@@ -112,6 +112,9 @@ impl Provider for PlivoProvider {
 
     fn check_signature(&self, request: &Inbound<'_>) -> SignatureCheck {
         let token = self.auth_token.expose();
+        if token.is_empty() {
+            return SignatureCheck::NotConfigured;
+        }
         let v3 = request
             .header("x-plivo-signature-v3")
             .or_else(|| request.header("x-plivo-signature-ma-v3"));

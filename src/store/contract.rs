@@ -53,6 +53,7 @@ fn fresh(to: &PhoneNumber, code: &str, at: SystemTime) -> Verification {
         send_attempts: vec![],
         code_hash: hash(to, code),
         voice: None,
+        browser: None,
     }
 }
 
@@ -63,7 +64,7 @@ async fn check(
     at: SystemTime,
 ) -> CheckDecision {
     store
-        .check_code(&v.id, &hash(&v.to, code), at, &CHECK, WINDOW)
+        .check_code(&v.id, &hash(&v.to, code), at, &CHECK, WINDOW, None)
         .await
         .unwrap()
 }
@@ -82,6 +83,8 @@ pub(crate) async fn run_all(make: impl Fn() -> Box<dyn VerificationStore>) {
     issued_codes_round_trip(&*make()).await;
     a_new_code_replaces_the_old_on_the_same_verification(&*make()).await;
     a_number_gets_a_new_verification_after_the_old_one_ended(&*make()).await;
+    another_browser_gets_its_own_verification(&*make()).await;
+    a_right_code_can_rebind_the_verification(&*make()).await;
     a_code_is_accepted_once(&*make()).await;
     wrong_codes_end_the_verification_at_the_maximum(&*make()).await;
     failures_lock_the_number_across_new_codes(&*make()).await;
@@ -98,7 +101,14 @@ pub(crate) async fn run_all(make: impl Fn() -> Box<dyn VerificationStore>) {
 async fn unknown_ids_are_not_found(store: &dyn VerificationStore) {
     assert_eq!(store.get("nope").await.unwrap(), None);
     let decision = store
-        .check_code("nope", &hash(&phone(1), "123456"), t(0), &CHECK, WINDOW)
+        .check_code(
+            "nope",
+            &hash(&phone(1), "123456"),
+            t(0),
+            &CHECK,
+            WINDOW,
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(decision, CheckDecision::NotFound);
@@ -165,6 +175,89 @@ async fn a_number_gets_a_new_verification_after_the_old_one_ended(store: &dyn Ve
         .await
         .unwrap();
     assert_ne!(third.id, second.id);
+}
+
+fn from_browser(v: Verification, browser: &str) -> Verification {
+    Verification {
+        browser: Some(browser.into()),
+        ..v
+    }
+}
+
+async fn another_browser_gets_its_own_verification(store: &dyn VerificationStore) {
+    let a = from_browser(fresh(&phone(1), "111111", t(0)), "browser-a");
+    let a = store.issue_code(a, t(0)).await.unwrap();
+    // The same browser again: the same verification, with a new code.
+    let again = from_browser(fresh(&phone(1), "222222", t(40)), "browser-a");
+    let again = store.issue_code(again, t(40)).await.unwrap();
+    assert_eq!(again.id, a.id);
+    assert_eq!(again.browser.as_deref(), Some("browser-a"));
+    // Another browser: a fresh verification, and the first one ends.
+    let b = from_browser(fresh(&phone(1), "333333", t(80)), "browser-b");
+    let b = store.issue_code(b, t(80)).await.unwrap();
+    assert_ne!(b.id, a.id);
+    assert_eq!(b.browser.as_deref(), Some("browser-b"));
+    assert_eq!(
+        store.get(&a.id).await.unwrap().unwrap().status,
+        Status::Canceled
+    );
+    assert_eq!(
+        outcome(&check(store, &again, "222222", t(81)).await),
+        Err(CheckRefusal::NotPending(Status::Canceled)),
+        "the first browser's code stops working"
+    );
+    assert_eq!(
+        store.current_for(&phone(1)).await.unwrap(),
+        Some(b.id.clone())
+    );
+    // An API start (no browser) does not reuse a browser's verification either.
+    let api = store
+        .issue_code(fresh(&phone(1), "444444", t(120)), t(120))
+        .await
+        .unwrap();
+    assert_ne!(api.id, b.id);
+    assert_eq!(api.browser, None);
+    assert_eq!(
+        outcome(&check(store, &api, "444444", t(121)).await),
+        Ok(true)
+    );
+}
+
+async fn a_right_code_can_rebind_the_verification(store: &dyn VerificationStore) {
+    let v = from_browser(fresh(&phone(2), "123456", t(0)), "old-session");
+    let v = store.issue_code(v, t(0)).await.unwrap();
+    let wrong = store
+        .check_code(
+            &v.id,
+            &hash(&v.to, "000000"),
+            t(1),
+            &CHECK,
+            WINDOW,
+            Some("new-session"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome(&wrong), Ok(false));
+    assert_eq!(
+        store.get(&v.id).await.unwrap().unwrap().browser.as_deref(),
+        Some("old-session"),
+        "a wrong code rebinds nothing"
+    );
+    let right = store
+        .check_code(
+            &v.id,
+            &hash(&v.to, "123456"),
+            t(2),
+            &CHECK,
+            WINDOW,
+            Some("new-session"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome(&right), Ok(true));
+    let stored = store.get(&v.id).await.unwrap().unwrap();
+    assert_eq!(stored.browser.as_deref(), Some("new-session"));
+    assert_eq!(stored.status, Status::Approved);
 }
 
 async fn a_code_is_accepted_once(store: &dyn VerificationStore) {

@@ -85,6 +85,15 @@ impl TokenStorage {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Stores `fresh` as its number's current verification.
+    fn insert_current(inner: &mut Inner, fresh: Verification) -> Verification {
+        inner
+            .current
+            .insert(fresh.to.e164().to_string(), fresh.id.clone());
+        inner.verifications.insert(fresh.id.clone(), fresh.clone());
+        fresh
+    }
 }
 
 #[async_trait]
@@ -127,6 +136,13 @@ impl VerificationStore for TokenStorage {
             .and_then(|id| inner.verifications.get_mut(&id))
             .filter(|v| v.status_at(now) == Status::Pending)
         {
+            if existing.browser != fresh.browser {
+                // Another browser (or the API) started this number: the earlier
+                // verification ends, so one number has one live code.
+                existing.status = Status::Canceled;
+                existing.voice = None;
+                return Ok(Self::insert_current(&mut inner, fresh));
+            }
             existing.code_hash = fresh.code_hash;
             existing.channel = fresh.channel;
             existing.last_sent_at = fresh.last_sent_at;
@@ -134,11 +150,7 @@ impl VerificationStore for TokenStorage {
             existing.voice = fresh.voice;
             return Ok(existing.clone());
         }
-        inner
-            .current
-            .insert(fresh.to.e164().to_string(), fresh.id.clone());
-        inner.verifications.insert(fresh.id.clone(), fresh.clone());
-        Ok(fresh)
+        Ok(Self::insert_current(&mut inner, fresh))
     }
 
     async fn add_send_attempt(&self, id: &str, attempt: SendAttempt) -> Result<(), StoreError> {
@@ -155,6 +167,7 @@ impl VerificationStore for TokenStorage {
         now: SystemTime,
         limits: &CheckLimits,
         send_window: Duration,
+        rebind: Option<&str>,
     ) -> Result<CheckDecision, StoreError> {
         let mut inner = self.lock();
         let Some(mut verification) = inner.verifications.get(id).cloned() else {
@@ -173,6 +186,11 @@ impl VerificationStore for TokenStorage {
             limits,
             send_window,
         );
+        if let (Ok(outcome), Some(browser)) = (&result, rebind)
+            && outcome.valid
+        {
+            verification.browser = Some(browser.to_string());
+        }
         let e164 = verification.to.e164().to_string();
         inner
             .verifications

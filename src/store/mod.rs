@@ -90,8 +90,9 @@ pub trait VerificationStore: Send + Sync + 'static {
     ) -> Result<SlotDecision, StoreError>;
 
     /// Gives the number's pending verification a new code (hash, channel, send and expiry
-    /// times from `fresh`), keeping its id and failed checks; when there is none, stores
-    /// `fresh` as the number's new verification. Returns what is now stored.
+    /// times from `fresh`), keeping its id and failed checks, when it belongs to the same
+    /// browser as `fresh` (or both to none). Otherwise a pending one is canceled and `fresh`
+    /// stored as the number's new verification. Returns what is now stored.
     async fn issue_code(
         &self,
         fresh: Verification,
@@ -102,6 +103,7 @@ pub trait VerificationStore: Send + Sync + 'static {
     async fn add_send_attempt(&self, id: &str, attempt: SendAttempt) -> Result<(), StoreError>;
 
     /// Evaluates `candidate` against verification `id` by the rules, counting the attempt.
+    /// A right code with `rebind` also binds the verification to that browser.
     async fn check_code(
         &self,
         id: &str,
@@ -109,6 +111,7 @@ pub trait VerificationStore: Send + Sync + 'static {
         now: SystemTime,
         limits: &CheckLimits,
         send_window: Duration,
+        rebind: Option<&str>,
     ) -> Result<CheckDecision, StoreError>;
 
     /// The verification with this id, if it is still remembered.

@@ -70,14 +70,18 @@ if current then
   local key = ARGV[1] .. current
   local status = redis.call('HGET', key, 'status')
   if status == 'pending' and now < tonumber(redis.call('HGET', key, 'expires')) then
-    redis.call('HSET', key, 'hash', ARGV[5], 'channel', ARGV[6], 'sent', ARGV[7], 'expires', ARGV[8], 'voice', ARGV[10])
-    redis.call('PEXPIREAT', key, keep_until)
-    redis.call('PEXPIREAT', KEYS[1], keep_until)
-    return redis.call('HGETALL', key)
+    if (redis.call('HGET', key, 'browser') or '') == ARGV[11] then
+      redis.call('HSET', key, 'hash', ARGV[5], 'channel', ARGV[6], 'sent', ARGV[7], 'expires', ARGV[8], 'voice', ARGV[10])
+      redis.call('PEXPIREAT', key, keep_until)
+      redis.call('PEXPIREAT', KEYS[1], keep_until)
+      return redis.call('HGETALL', key)
+    end
+    redis.call('HSET', key, 'status', 'canceled', 'voice', '')
   end
 end
 redis.call('HSET', KEYS[2], 'id', ARGV[3], 'to', ARGV[4], 'hash', ARGV[5], 'channel', ARGV[6], 'created', ARGV[7],
-  'sent', ARGV[7], 'expires', ARGV[8], 'voice', ARGV[10], 'status', 'pending', 'failed', 0, 'attempts', '[]')
+  'sent', ARGV[7], 'expires', ARGV[8], 'voice', ARGV[10], 'status', 'pending', 'failed', 0, 'attempts', '[]',
+  'browser', ARGV[11])
 redis.call('PEXPIREAT', KEYS[2], keep_until)
 redis.call('SET', KEYS[1], ARGV[3], 'PXAT', keep_until)
 return redis.call('HGETALL', KEYS[2])
@@ -131,6 +135,7 @@ local locked_until = tonumber(redis.call('GET', KEYS[3]))
 if locked_until and now < locked_until then return {'locked', tostring(locked_until - now), redis.call('HGETALL', KEYS[1])} end
 if redis.call('HGET', KEYS[1], 'hash') == ARGV[1] then
   redis.call('HSET', KEYS[1], 'status', 'approved', 'voice', '')
+  if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'browser', ARGV[6]) end
   redis.call('DEL', KEYS[2])
   return {'evaluated', '1', redis.call('HGETALL', KEYS[1])}
 end
@@ -371,6 +376,7 @@ impl RedisStore {
             serde_json::from_str(attempts_json).map_err(|_| corrupt("attempts"))?
         };
         let voice = get("voice").unwrap_or("");
+        let browser = get("browser").unwrap_or("");
         Ok(Verification {
             id: get("id")?.to_string(),
             to: PhoneNumber::from_e164(get("to")?).map_err(|_| corrupt("to"))?,
@@ -398,6 +404,7 @@ impl RedisStore {
             } else {
                 Some(serde_json::from_str::<VoiceTicket>(voice).map_err(|_| corrupt("voice"))?)
             },
+            browser: (!browser.is_empty()).then(|| browser.to_string()),
         })
     }
 
@@ -491,7 +498,8 @@ impl VerificationStore for RedisStore {
                     .arg(millis(fresh.last_sent_at))
                     .arg(millis(fresh.expires_at))
                     .arg(keep_until)
-                    .arg(voice),
+                    .arg(voice)
+                    .arg(fresh.browser.as_deref().unwrap_or("")),
             )
             .await?;
         let stored = Self::parse(fields)?;
@@ -532,6 +540,7 @@ impl VerificationStore for RedisStore {
         now: SystemTime,
         limits: &CheckLimits,
         _send_window: Duration,
+        rebind: Option<&str>,
     ) -> Result<CheckDecision, StoreError> {
         let Some(key) = self.key_of(id).await? else {
             return Ok(CheckDecision::NotFound);
@@ -552,7 +561,8 @@ impl VerificationStore for RedisStore {
                     .arg(millis(now))
                     .arg(limits.max_attempts)
                     .arg(limits.lockout_failures)
-                    .arg(limits.lockout.as_millis() as u64),
+                    .arg(limits.lockout.as_millis() as u64)
+                    .arg(rebind.unwrap_or("")),
             )
             .await?;
         if tag == "notfound" {

@@ -12,7 +12,7 @@ use phonenumber::country;
 use crate::channels::{
     Call, CallScript, Channels, DeliveryError, Inbound, Receipt, SignatureCheck, Sms,
 };
-use crate::code::{Code, CodeFormat, CodeHasher, CodeSealer, constant_time_eq};
+use crate::code::{Code, CodeFormat, CodeHasher, CodeSealer, credential_matches};
 use crate::config::VerificationSettings;
 use crate::metrics::Metrics;
 use crate::phone::{self, PhoneNumber};
@@ -225,6 +225,11 @@ impl Verifier {
         &self.policy
     }
 
+    /// Now, by the verifier's clock.
+    pub fn now(&self) -> SystemTime {
+        self.clock.now()
+    }
+
     /// Whether the store answers (readiness).
     pub async fn ready(&self) -> Result<(), VerifyError> {
         Ok(self.store.ping().await?)
@@ -235,14 +240,17 @@ impl Verifier {
         &self.store
     }
 
-    /// Sends a new code to `to` by `channel`, for a client at `client_ip`. A pending
-    /// verification of the number gets the new code; otherwise a new one starts.
+    /// Sends a new code to `to` by `channel`, for a client at `client_ip` (and, on the
+    /// hosted pages, for the browser session `browser`). A pending verification of the
+    /// number started by the same browser (or, for the APIs, without one) gets the new
+    /// code; otherwise a new one starts and replaces it.
     #[tracing::instrument(name = "start verification", skip_all, fields(to = %to.masked(), channel = channel.as_str()))]
     pub async fn start(
         &self,
         to: &PhoneNumber,
         channel: Channel,
         client_ip: IpAddr,
+        browser: Option<&str>,
     ) -> Result<Verification, VerifyError> {
         if !self.policy.country_allowed(to) {
             tracing::info!(region = to.region().unwrap_or("?"), "country not allowed");
@@ -283,6 +291,7 @@ impl Verifier {
             send_attempts: Vec::new(),
             code_hash: self.hasher.hash(to.e164(), &code),
             voice,
+            browser: browser.map(str::to_owned),
         };
         let verification = self.store.issue_code(fresh, now).await?;
         self.deliver(verification, &code).await
@@ -387,15 +396,18 @@ impl Verifier {
     #[tracing::instrument(name = "check code", skip_all)]
     pub async fn check(&self, id: &str, code: &Code) -> Result<CheckResult, VerifyError> {
         let verification = self.store.get(id).await?.ok_or(VerifyError::NotFound)?;
-        self.check_verification(&verification, code).await
+        self.check_verification(&verification, code, None).await
     }
 
     /// Checks `code` against `verification`, already read by the caller (its number never
-    /// changes, so the hash is bound to it without reading the verification again).
+    /// changes, so the hash is bound to it without reading the verification again). When
+    /// the code is right and `rebind` is given, the verification is bound to that browser
+    /// session instead, in the same atomic step (the pages renew the session on success).
     pub async fn check_verification(
         &self,
         verification: &Verification,
         code: &Code,
+        rebind: Option<&str>,
     ) -> Result<CheckResult, VerifyError> {
         let candidate = self.hasher.hash(verification.to.e164(), code);
         let now = self.clock.now();
@@ -407,6 +419,7 @@ impl Verifier {
                 now,
                 &self.policy.check,
                 self.policy.send.number_window,
+                rebind,
             )
             .await?;
         let max = self.policy.check.max_attempts;
@@ -528,7 +541,7 @@ impl Verifier {
         let ticket = verification
             .voice
             .as_ref()
-            .filter(|t| constant_time_eq(&t.secret, secret))
+            .filter(|t| credential_matches(&t.secret, secret))
             .filter(|_| verification.status_at(self.clock.now()) == Status::Pending)
             .ok_or(CallbackError::NotFound)?;
         let code = self
@@ -663,7 +676,7 @@ mod tests {
             }),
         );
         let v = verifier(vec![down.clone(), up.clone()])
-            .start(&to(), Channel::Sms, IP)
+            .start(&to(), Channel::Sms, IP, None)
             .await
             .unwrap();
         assert_eq!(v.status, Status::Pending);
@@ -685,7 +698,10 @@ mod tests {
         );
         let next = scripted(ProviderName::Plivo, Ok(Receipt::default()));
         let verifier = verifier(vec![rejects, next.clone()]);
-        let error = verifier.start(&to(), Channel::Sms, IP).await.unwrap_err();
+        let error = verifier
+            .start(&to(), Channel::Sms, IP, None)
+            .await
+            .unwrap_err();
         assert!(matches!(error, VerifyError::NumberRejected), "{error:?}");
         assert!(next.sent.lock().unwrap().is_empty(), "no failover");
         let id = verifier.store().current_for(&to()).await.unwrap().unwrap();
@@ -703,7 +719,10 @@ mod tests {
             Err(DeliveryError::Unavailable("timeout".into())),
         );
         let verifier = verifier(vec![a, b]);
-        let error = verifier.start(&to(), Channel::Call, IP).await.unwrap_err();
+        let error = verifier
+            .start(&to(), Channel::Call, IP, None)
+            .await
+            .unwrap_err();
         assert!(matches!(error, VerifyError::DeliveryFailed), "{error:?}");
         let id = verifier.store().current_for(&to()).await.unwrap().unwrap();
         let v = verifier.get(&id).await.unwrap();
@@ -734,9 +753,9 @@ mod tests {
         settings.max_sends_per_number = 10;
         let mut verifier = verifier(vec![flaky]);
         verifier.policy = Policy::from_settings(&settings, "http://h");
-        let _ = verifier.start(&to(), Channel::Sms, IP).await;
+        let _ = verifier.start(&to(), Channel::Sms, IP, None).await;
         let first = verifier.store().current_for(&to()).await.unwrap().unwrap();
-        let _ = verifier.start(&to(), Channel::Sms, IP).await;
+        let _ = verifier.start(&to(), Channel::Sms, IP, None).await;
         let second = verifier.store().current_for(&to()).await.unwrap().unwrap();
         assert_ne!(first, second);
     }

@@ -91,6 +91,10 @@ pub struct Verification {
     /// For a call whose provider fetches its instructions: the ticket to fetch them with.
     #[serde(default)]
     pub voice: Option<VoiceTicket>,
+    /// Started on the hosted pages: the binding of the one browser session it belongs to
+    /// (a keyed hash of that session's random handle). `None` for API starts.
+    #[serde(default)]
+    pub browser: Option<String>,
 }
 
 /// What `/voice/{call_id}` needs while a call is pending: the random part of the call

@@ -230,6 +230,7 @@ mod tests {
             send_attempts: vec![],
             code_hash: hash("123456"),
             voice: None,
+            browser: None,
         }
     }
 

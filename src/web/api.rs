@@ -10,7 +10,7 @@ use sha2::Digest;
 use utoipa::{OpenApi, ToSchema};
 
 use super::{AppState, client_ip, read_body, rfc3339};
-use crate::code::{constant_time_eq, to_hex as hex};
+use crate::code::{credential_matches, to_hex as hex};
 use crate::phone::PhoneNumber;
 use crate::store::{IdempotencyClaim, StoredResponse};
 use crate::verification::model::{Channel, Status, Verification};
@@ -191,9 +191,9 @@ fn authorize(state: &AppState, req: &HttpRequest) -> Result<String, Unauthorized
         .unwrap_or("");
     // Every key is compared, so timing does not say which one nearly matched.
     let matched = state.api_keys.iter().fold(false, |found, key| {
-        constant_time_eq(key.expose(), presented) | found
+        credential_matches(key.expose(), presented) | found
     });
-    if !presented.is_empty() && matched {
+    if matched {
         Ok(presented.to_string())
     } else {
         Err(Unauthorized::WrongKey)
@@ -418,7 +418,7 @@ async fn start_verification(
     };
     match state
         .verifier
-        .start(&to, channel, client_ip(req, &state.trusted_proxies))
+        .start(&to, channel, client_ip(req, &state.trusted_proxies), None)
         .await
     {
         Ok(v) => json(

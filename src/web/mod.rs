@@ -40,6 +40,8 @@ pub struct AppState {
     pub api_keys: Vec<crate::config::Secret>,
     /// `/v2`, when `twilio_compat.enabled`.
     pub twilio_compat: Option<twilio_compat::TwilioCompat>,
+    /// The bearer token `/metrics` requires, when one is configured.
+    pub metrics_token: Option<crate::config::Secret>,
 }
 
 /// Which optional route families are mounted.
@@ -247,8 +249,23 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-/// `GET /metrics`: Prometheus text.
-async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+/// `GET /metrics`: Prometheus text; with `server.metrics_token`, only for that bearer.
+async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    if let Some(token) = &state.metrics_token {
+        let presented = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !crate::code::credential_matches(token.expose(), presented.trim()) {
+            return HttpResponse::Unauthorized()
+                .insert_header((header::WWW_AUTHENTICATE, "Bearer"))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .content_type("text/plain; charset=utf-8")
+                .body("Send server.metrics_token as `Authorization: Bearer TOKEN`.\n");
+        }
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-store"))

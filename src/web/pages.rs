@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::session::Session;
 use super::{AppState, client_ip, page, see_other};
+use crate::code::credential_matches;
 use crate::phone::PhoneNumber;
 use crate::verification::VerifyError;
 use crate::verification::model::{Channel, RetryAfter, Status, Verification};
@@ -84,12 +85,14 @@ pub struct ResendForm {
     csrf_token: String,
 }
 
+/// The browser's live session, if it has one.
+fn session(state: &AppState, req: &HttpRequest) -> Option<Session> {
+    state.sessions.read(req, state.verifier.now())
+}
+
 /// The session of a POST, only when its CSRF token matches the form's.
 fn authorized(state: &AppState, req: &HttpRequest, submitted: &str) -> Option<Session> {
-    state
-        .sessions
-        .read(req)
-        .filter(|session| session.csrf_matches(submitted))
+    session(state, req).filter(|session| session.csrf_matches(submitted))
 }
 
 /// The answer to a POST without a valid CSRF token.
@@ -224,7 +227,7 @@ fn start_failed(
 
 /// `GET /`: the phone form.
 pub async fn phone_form(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    let session = state.sessions.read(&req).unwrap_or_else(Session::fresh);
+    let session = session(&state, &req).unwrap_or_else(|| Session::fresh(state.verifier.now()));
     with_session(
         phone_page(&state, &session, StatusCode::OK, None, None),
         &state,
@@ -263,17 +266,28 @@ pub async fn request_code(
             Some("Choose text message or phone call.".into()),
         );
     };
+    let browser = state.sessions.binding(&session);
     match state
         .verifier
-        .start(&to, channel, client_ip(&req, &state.trusted_proxies))
+        .start(
+            &to,
+            channel,
+            client_ip(&req, &state.trusted_proxies),
+            Some(&browser),
+        )
         .await
     {
-        Ok(v) => with_session(see_other("/verify"), &state, &Session::bound_to(&v.id)),
+        Ok(v) => {
+            let bound = session.bound_to(&v.id, state.verifier.now());
+            with_session(see_other("/verify"), &state, &bound)
+        }
         Err(e) => start_failed(&state, &session, &form, e),
     }
 }
 
-/// The browser's verification, when it has a session bound to one that is remembered.
+/// The browser's verification: the one its session names, when it is remembered and
+/// bound to this very session (another browser that started the same number never
+/// reaches it, nor does an older copy of this browser's cookie).
 async fn bound(
     state: &AppState,
     session: Option<Session>,
@@ -283,16 +297,35 @@ async fn bound(
         .verification_id
         .clone()
         .ok_or_else(|| see_other("/"))?;
+    let binding = state.sessions.binding(&session);
     match state.verifier.get(&id).await {
-        Ok(v) => Ok((session, v)),
-        Err(VerifyError::NotFound) => Err(see_other("/")),
+        Ok(v)
+            if v.browser
+                .as_deref()
+                .is_some_and(|b| credential_matches(b, &binding)) =>
+        {
+            Ok((session, v))
+        }
+        Ok(_) | Err(VerifyError::NotFound) => Err(see_other("/")),
         Err(e) => Err(state.unexpected(e)),
+    }
+}
+
+/// Whether the verification `session` names has been approved (by any browser).
+async fn approved(state: &AppState, session: &Session) -> bool {
+    match &session.verification_id {
+        Some(id) => state
+            .verifier
+            .get(id)
+            .await
+            .is_ok_and(|v| v.status == Status::Approved),
+        None => false,
     }
 }
 
 /// `GET /verify`: the code form for this browser's pending verification.
 pub async fn code_form(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    match bound(&state, state.sessions.read(&req)).await {
+    match bound(&state, session(&state, &req)).await {
         Ok((session, v)) if v.status == Status::Pending => {
             code_page(&state, &session, &v, StatusCode::OK, None)
         }
@@ -311,8 +344,11 @@ pub async fn submit_code(
     let Some(session) = authorized(&state, &req, &form.csrf_token) else {
         return forbidden(&state);
     };
-    let (session, v) = match bound(&state, Some(session)).await {
+    let (session, v) = match bound(&state, Some(session.clone())).await {
         Ok(found) => found,
+        // A parallel submission of the right code from this browser won, and renewed the
+        // session: the browser now holds the cookie that opens the success page.
+        Err(_) if approved(&state, &session).await => return see_other("/success"),
         Err(response) => return response,
     };
     let code = match state.verifier.policy().format.parse(&form.code) {
@@ -328,9 +364,12 @@ pub async fn submit_code(
         }
         Err(_) => return ended_page(&state, &session, &v, v.status),
     };
-    match state.verifier.check_verification(&v, &code).await {
-        // A new token once verified: the session now means something else (no fixation).
-        Ok(result) if result.valid => with_session(see_other("/success"), &state, &Session::bound_to(&v.id)),
+    // Once verified the session means something else: a new one (new handle, new token)
+    // takes over, bound to the verification in the same step that approves it.
+    let renewed = Session::renewed(&v.id, state.verifier.now());
+    let rebind = state.sessions.binding(&renewed);
+    match state.verifier.check_verification(&v, &code, Some(&rebind)).await {
+        Ok(result) if result.valid => with_session(see_other("/success"), &state, &renewed),
         Ok(result) if result.verification.status == Status::Pending => {
             let left = result.attempts_remaining;
             let message = format!("That code isn’t right. You have {left} attempt{} left.", if left == 1 { "" } else { "s" });
@@ -366,12 +405,21 @@ pub async fn resend(
         Err(response) => return response,
     };
     let channel = Channel::parse(&form.channel).unwrap_or(v.channel);
+    let browser = state.sessions.binding(&session);
     match state
         .verifier
-        .start(&v.to, channel, client_ip(&req, &state.trusted_proxies))
+        .start(
+            &v.to,
+            channel,
+            client_ip(&req, &state.trusted_proxies),
+            Some(&browser),
+        )
         .await
     {
-        Ok(new) => with_session(see_other("/verify"), &state, &Session::bound_to(&new.id)),
+        Ok(new) => {
+            let bound = session.bound_to(&new.id, state.verifier.now());
+            with_session(see_other("/verify"), &state, &bound)
+        }
         Err(VerifyError::RateLimited(wait) | VerifyError::Locked(wait))
             if v.status == Status::Pending =>
         {
@@ -400,7 +448,7 @@ pub async fn resend(
 
 /// `GET /success`: only for a browser whose verification is approved.
 pub async fn success(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    match bound(&state, state.sessions.read(&req)).await {
+    match bound(&state, session(&state, &req)).await {
         Ok((_, v)) if v.status == Status::Approved => page(
             StatusCode::OK,
             &SuccessPage {

@@ -65,7 +65,7 @@ async fn send(state: &AppState, req: &HttpRequest, number: &str, channel: Channe
     };
     match state
         .verifier
-        .start(&to, channel, client_ip(req, &state.trusted_proxies))
+        .start(&to, channel, client_ip(req, &state.trusted_proxies), None)
         .await
     {
         Ok(_) => reply(StatusCode::OK, "success", "verification initiated"),

@@ -9,7 +9,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 use super::{AppState, client_ip, read_body, rfc3339};
-use crate::code::constant_time_eq;
+use crate::code::credential_matches;
 use crate::phone::PhoneNumber;
 use crate::verification::VerifyError;
 use crate::verification::model::{Channel, Status, Verification};
@@ -70,8 +70,8 @@ fn refusal(state: &AppState, req: &HttpRequest, service_sid: &str) -> Option<Htt
         .as_deref()
         .and_then(|c| c.split_once(':'))
         .is_some_and(|(user, password)| {
-            constant_time_eq(user, &compat.account_sid)
-                & constant_time_eq(password, compat.auth_token.expose())
+            credential_matches(&compat.account_sid, user)
+                & credential_matches(compat.auth_token.expose(), password)
         });
     if !authenticated {
         let mut response = error(StatusCode::UNAUTHORIZED, 20003, "Authenticate");
@@ -232,7 +232,7 @@ pub async fn create(
     };
     match state
         .verifier
-        .start(&to, channel, client_ip(&req, &state.trusted_proxies))
+        .start(&to, channel, client_ip(&req, &state.trusted_proxies), None)
         .await
     {
         Ok(v) => ok(StatusCode::CREATED, resource(&state, &service_sid, &v)),

@@ -193,3 +193,36 @@ async fn sigterm_stops_the_server_cleanly() {
         .unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+#[tokio::test]
+async fn a_front_end_enabled_without_its_credentials_does_not_start() {
+    // The attack: /v2 on with empty credentials let `curl -u ":"` approve verifications.
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (
+            &[("PHONE_VERIFY__TWILIO_COMPAT__ENABLED", "true")],
+            "twilio_compat.account_sid",
+        ),
+        (
+            &[
+                ("PHONE_VERIFY__TWILIO_COMPAT__ENABLED", "true"),
+                ("PHONE_VERIFY__TWILIO_COMPAT__ACCOUNT_SID", "AC123"),
+                ("PHONE_VERIFY__TWILIO_COMPAT__AUTH_TOKEN", "too-short"),
+            ],
+            "twilio_compat.auth_token",
+        ),
+        (&[("PHONE_VERIFY__API__KEYS", "short")], "api.keys"),
+        (
+            &[("PHONE_VERIFY__SERVER__METRICS_TOKEN", "short")],
+            "server.metrics_token",
+        ),
+    ];
+    for (env, key) in cases {
+        for args in [&["check-config"][..], &[][..]] {
+            let output = run(args, env).await;
+            assert_eq!(output.status.code(), Some(2), "{args:?} {env:?}");
+            let message = stderr(&output);
+            assert_eq!(message.trim_end().lines().count(), 1, "{message}");
+            assert!(message.contains(key), "{env:?}: {message}");
+        }
+    }
+}

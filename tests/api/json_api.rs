@@ -5,10 +5,13 @@ use serde_json::json;
 use crate::helpers::{Reply, api, python_with, spawn_app, spawn_app_with};
 
 const A: &str = "+12015550123";
-const KEY: &str = "test-key-1";
+const KEY: &str = "test-key-1-0123456789";
 
 async fn app_with(extra: &[(&str, &str)]) -> crate::helpers::TestApp {
-    let mut env = vec![("PHONE_VERIFY__API__KEYS", "other-key, test-key-1")];
+    let mut env = vec![(
+        "PHONE_VERIFY__API__KEYS",
+        "other-key-0123456789, test-key-1-0123456789",
+    )];
     env.extend_from_slice(extra);
     spawn_app_with(&env).await
 }

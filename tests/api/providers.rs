@@ -11,6 +11,7 @@ use crate::helpers::{TestApp, spawn_app_with};
 const A: &str = "+12015550123";
 /// Reachable-looking, but plain http so the test browser keeps its cookie.
 const PUBLIC: &str = "http://verify.example.com";
+const API_KEY: &str = "providers-test-key-0123";
 
 fn twilio_env(server: &MockServer) -> Vec<(&'static str, String)> {
     vec![
@@ -384,13 +385,13 @@ async fn signed_twilio_status_callbacks_are_recorded_and_forged_ones_refused() {
     let server = twilio_answering(201, serde_json::json!({"sid": "SM0009"})).await;
     let mut env = twilio_env(&server);
     env.push(("PHONE_VERIFY__CHANNELS__SMS", "twilio".into()));
-    env.push(("PHONE_VERIFY__API__KEYS", "k".into()));
+    env.push(("PHONE_VERIFY__API__KEYS", API_KEY.into()));
     let app = spawn(env).await;
     app.browser().request_code(A, "sms").await;
     let callback = field(&last_form(&server).await, "StatusCallback");
     let id = callback.rsplit_once("?v=").unwrap().1.to_string();
     let delivery_status = || async {
-        let reply = crate::helpers::api(&app, "k")
+        let reply = crate::helpers::api(&app, API_KEY)
             .get(&format!("/api/v1/verifications/{id}"))
             .await;
         reply.json["send_attempts"][0]["delivery_status"].clone()

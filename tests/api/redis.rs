@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::helpers::{Reply, TestApp, api, spawn_app_with};
 
 const A: &str = "+12015550123";
-const KEY: &str = "redis-test-key";
+const KEY: &str = "redis-test-key-0123456789";
 const SECRET: &str = "0123456789abcdef0123456789abcdef-shared";
 
 async fn instance(url: &str, cluster: bool, extra: &[(&str, &str)]) -> TestApp {
@@ -61,6 +61,19 @@ async fn a_verification_started_on_one_instance_is_checked_on_another() {
         404,
         "used once, everywhere"
     );
+}
+
+#[tokio::test]
+async fn a_second_browser_on_another_instance_gets_its_own_verification() {
+    let Some(redis) = RedisServer::start_or_skip().await else {
+        return;
+    };
+    let extra = [("PHONE_VERIFY__VERIFICATION__RESEND_COOLDOWN_SECS", "0")];
+    let (one, two) = (
+        instance(&redis.url(), false, &extra).await,
+        instance(&redis.url(), false, &extra).await,
+    );
+    crate::security::a_second_browser_cannot_ride_on_the_first_ones_verification(&one, &two).await;
 }
 
 #[tokio::test]

@@ -216,3 +216,186 @@ async fn pages_are_accessible_forms() {
         "no external assets"
     );
 }
+
+/// The attack: browser B starts the number browser A has pending, hoping to be confirmed
+/// when A types the code. A runs on `one`, B on `two` (the same app, or two instances
+/// sharing a store).
+pub async fn a_second_browser_cannot_ride_on_the_first_ones_verification(
+    one: &crate::helpers::TestApp,
+    two: &crate::helpers::TestApp,
+) {
+    let alice = one.browser();
+    let mallory = two.browser();
+    assert_eq!(
+        alice.request_code(A, "sms").await.location(),
+        Some("/verify")
+    );
+    let first = one.code_for(A).await;
+    let alice_token = alice.token("/verify").await;
+    let started = mallory.request_code(A, "sms").await;
+    assert_eq!(started.location(), Some("/verify"));
+    let cookie = started.set_cookies().concat();
+    let hex_run = cookie
+        .split(|c: char| !matches!(c, '0'..='9' | 'a'..='f'))
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    assert!(hex_run < 32, "the cookie shows an id: {cookie}");
+    // Mallory's start sent the number a new code; Alice's browser holds the first one.
+    let second = two.code_for(A).await;
+    for code in [&first, &second] {
+        let page = alice
+            .post("/verify", &[("code", code), ("csrf_token", &alice_token)])
+            .await;
+        assert_eq!(page.status, 422, "{}", page.body);
+        assert!(page.body.contains("new code"), "{}", page.body);
+    }
+    assert_eq!(mallory.get("/success").await.location(), Some("/"));
+    // Alice asks for a new code from the page that says hers ended, and verifies.
+    let token = alice.token("/").await;
+    let restarted = alice
+        .post(
+            "/request",
+            &[("phone", A), ("channel", "sms"), ("csrf_token", &token)],
+        )
+        .await;
+    assert_eq!(restarted.location(), Some("/verify"));
+    let third = one.code_for(A).await;
+    assert_eq!(alice.submit_code(&third).await.location(), Some("/success"));
+    assert_eq!(alice.get("/success").await.status, 200);
+    // Mallory gets nothing: no success page, no code form.
+    assert_eq!(mallory.get("/success").await.location(), Some("/"));
+    assert_eq!(mallory.get("/verify").await.location(), Some("/"));
+}
+
+#[tokio::test]
+async fn a_second_browser_starting_the_same_number_gets_its_own_verification() {
+    let app = spawn_app_with(&[("PHONE_VERIFY__VERIFICATION__RESEND_COOLDOWN_SECS", "0")]).await;
+    a_second_browser_cannot_ride_on_the_first_ones_verification(&app, &app).await;
+}
+
+fn cookie_pair(page: &crate::helpers::Page) -> String {
+    let set = page
+        .set_cookies()
+        .into_iter()
+        .next()
+        .expect("a session cookie");
+    set.split(';').next().unwrap().to_string()
+}
+
+/// A client sending exactly `cookie`, as a stolen or stale copy would.
+async fn with_cookie(
+    app: &crate::helpers::TestApp,
+    method: reqwest::Method,
+    path: &str,
+    cookie: &str,
+    form: &[(&str, &str)],
+) -> crate::helpers::Page {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = client
+        .request(method, app.url(path))
+        .header("cookie", cookie)
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    Browser::read(response).await
+}
+
+#[tokio::test]
+async fn an_old_copy_of_the_cookie_does_nothing_after_success() {
+    let app = spawn_app_with(&[("PHONE_VERIFY__VERIFICATION__RESEND_COOLDOWN_SECS", "0")]).await;
+    let browser = app.browser();
+    let started = browser.request_code(A, "sms").await;
+    let old = cookie_pair(&started);
+    let old_token = with_cookie(&app, reqwest::Method::GET, "/verify", &old, &[])
+        .await
+        .csrf_token()
+        .expect("the old copy works before success");
+    let code = app.code_for(A).await;
+    let approved = browser.submit_code(&code).await;
+    assert_eq!(approved.location(), Some("/success"));
+    let renewed = cookie_pair(&approved);
+    assert_ne!(renewed, old, "success renews the session");
+    assert_eq!(
+        with_cookie(&app, reqwest::Method::GET, "/success", &renewed, &[])
+            .await
+            .status,
+        200
+    );
+    let success = with_cookie(&app, reqwest::Method::GET, "/success", &old, &[]).await;
+    assert_eq!(success.location(), Some("/"), "the old copy opens nothing");
+    let sent = app.messages_to(A).len();
+    let resend = with_cookie(
+        &app,
+        reqwest::Method::POST,
+        "/resend",
+        &old,
+        &[("channel", "sms"), ("csrf_token", &old_token)],
+    )
+    .await;
+    assert_ne!(resend.location(), Some("/verify"), "{}", resend.status);
+    assert_eq!(app.messages_to(A).len(), sent, "the old copy sends no code");
+}
+
+#[tokio::test]
+async fn a_session_ends_on_the_server_after_its_lifetime() {
+    let app = spawn_app_with(&[("PHONE_VERIFY__SERVER__SESSION_TTL_SECS", "1")]).await;
+    let browser = app.browser();
+    let started = browser.request_code(A, "sms").await;
+    assert_eq!(started.location(), Some("/verify"));
+    let token = browser.token("/verify").await;
+    let copy = cookie_pair(&started);
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    // The cookie is still sent (its own expiry is the browser's business), but means nothing.
+    let page = with_cookie(&app, reqwest::Method::GET, "/verify", &copy, &[]).await;
+    assert_eq!(page.location(), Some("/"));
+    let resend = with_cookie(
+        &app,
+        reqwest::Method::POST,
+        "/resend",
+        &copy,
+        &[("channel", "sms"), ("csrf_token", &token)],
+    )
+    .await;
+    assert_eq!(resend.status, 403);
+    assert_eq!(app.messages_to(A).len(), 1, "nothing more was sent");
+}
+
+#[tokio::test]
+async fn metrics_can_require_a_bearer_token() {
+    const TOKEN: &str = "metrics-token-0123456789";
+    let app = spawn_app_with(&[("PHONE_VERIFY__SERVER__METRICS_TOKEN", TOKEN)]).await;
+    let http = reqwest::Client::new();
+    for presented in [
+        None,
+        Some(""),
+        Some("metrics-token-012345678"),
+        Some("wrong"),
+    ] {
+        let mut request = http.get(app.url("/metrics"));
+        if let Some(token) = presented {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 401, "{presented:?}");
+        assert!(!response.text().await.unwrap().contains("phone_verify_"));
+    }
+    let allowed = http
+        .get(app.url("/metrics"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), 200);
+    assert!(
+        allowed
+            .text()
+            .await
+            .unwrap()
+            .contains("phone_verify_store_errors_total")
+    );
+}

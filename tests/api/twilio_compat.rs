@@ -6,7 +6,7 @@ use crate::helpers::{Reply, python_with, spawn_app_with};
 
 const A: &str = "+12015550123";
 const ACCOUNT: &str = "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-const TOKEN: &str = "compat-token";
+const TOKEN: &str = "compat-token-0123456789abcdef0123456789";
 const SERVICE: &str = "VAbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 
 async fn app_with(extra: &[(&str, &str)]) -> crate::helpers::TestApp {
