@@ -3,7 +3,7 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_web::body::BoxBody;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
@@ -19,6 +19,7 @@ use crate::store::VerificationStore;
 use crate::store::memory::TokenStorage;
 use crate::store::redis::RedisStore;
 use crate::verification::{Policy, SystemClock, Verifier};
+use crate::web::deadline::{self, RequestTimeout};
 use crate::web::session::SessionConfig;
 use crate::web::{self as routes, AppState};
 
@@ -44,14 +45,20 @@ impl Application {
         if !static_dir.is_dir() {
             tracing::warn!(dir = %static_dir.display(), "server.static_dir does not exist; pages will have no styles");
         }
+        let timeout = Duration::from_secs(settings.server.request_timeout_secs);
         let server = HttpServer::new(move || {
             let static_dir = static_dir.clone();
             App::new()
                 .app_data(state.clone())
+                .app_data(RequestTimeout(timeout))
+                .wrap(from_fn(deadline::bound_requests))
                 .wrap(from_fn(routes::security_headers))
                 .wrap(from_fn(log_request))
                 .configure(move |cfg| routes::configure(cfg, &static_dir, optional))
         })
+        .client_request_timeout(timeout)
+        .max_connections(settings.server.max_connections)
+        .on_connect(move |connection, data| deadline::watch(connection, data, timeout))
         .shutdown_timeout(10)
         .listen(listener)?
         .run();

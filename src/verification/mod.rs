@@ -80,6 +80,8 @@ pub struct Policy {
     pub ttl: Duration,
     pub send: SendLimits,
     pub check: CheckLimits,
+    /// IPv6 clients are counted per network of this many leading bits.
+    pub ipv6_prefix_len: u8,
     pub default_region: country::Id,
     /// `None`: every country.
     pub allowed_countries: Option<HashSet<String>>,
@@ -132,6 +134,7 @@ impl Policy {
                 lockout_failures: v.lockout_failures,
                 lockout: secs(v.lockout_secs),
             },
+            ipv6_prefix_len: v.ipv6_prefix_len,
             default_region: phone::parse_region(&v.default_region).unwrap_or(country::Id::US),
             allowed_countries,
             app_name: v.app_name.clone(),
@@ -257,9 +260,10 @@ impl Verifier {
             return Err(VerifyError::CountryNotAllowed);
         }
         let now = self.clock.now();
+        let client = rules::ip_bucket(client_ip, self.policy.ipv6_prefix_len);
         match self
             .store
-            .take_send_slot(to, client_ip, now, &self.policy.send)
+            .take_send_slot(to, client, now, &self.policy.send)
             .await?
         {
             SlotDecision::Granted => {}

@@ -2,6 +2,7 @@
 //! Stores call them inside one critical section (memory) or mirror them in one
 //! script (Redis), so every decision is atomic; tests call them with any clock.
 
+use std::net::{IpAddr, Ipv6Addr};
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
@@ -93,6 +94,23 @@ impl NumberState {
             self.sends.last().map(|t| *t + window),
         ];
         self.retain_until = candidates.into_iter().flatten().max();
+    }
+}
+
+/// The address a per-IP limit counts: IPv4 addresses as they are (IPv4-mapped IPv6 ones
+/// too), IPv6 addresses by their first `ipv6_prefix_len` bits, since one subscriber
+/// usually holds a whole /64 and could otherwise take a new address for every send.
+pub fn ip_bucket(ip: IpAddr, ipv6_prefix_len: u8) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let bits = u32::from(ipv6_prefix_len.min(128));
+                let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+                IpAddr::V6(Ipv6Addr::from(u128::from(v6) & mask))
+            }
+        },
     }
 }
 
@@ -232,6 +250,24 @@ mod tests {
             voice: None,
             browser: None,
         }
+    }
+
+    #[test]
+    fn ipv6_clients_count_per_prefix_and_ipv4_per_address() {
+        let bucket = |raw: &str, bits| ip_bucket(raw.parse().unwrap(), bits).to_string();
+        assert_eq!(
+            bucket("2001:db8:1:2:aaaa:bbbb:cccc:dddd", 64),
+            "2001:db8:1:2::"
+        );
+        assert_eq!(
+            bucket("2001:db8:1:2::1", 64),
+            bucket("2001:db8:1:2:ffff::9", 64)
+        );
+        assert_ne!(bucket("2001:db8:1:2::1", 64), bucket("2001:db8:1:3::1", 64));
+        assert_eq!(bucket("2001:db8:1:2::1", 128), "2001:db8:1:2::1");
+        assert_eq!(bucket("2001:db8:1:2::1", 48), "2001:db8:1::");
+        assert_eq!(bucket("198.51.100.7", 64), "198.51.100.7");
+        assert_eq!(bucket("::ffff:198.51.100.7", 64), "198.51.100.7");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest;
 use utoipa::{OpenApi, ToSchema};
 
-use super::{AppState, client_ip, read_body, rfc3339};
+use super::{AppState, BodyError, client_ip, read_body, rfc3339};
 use crate::code::{credential_matches, to_hex as hex};
 use crate::phone::PhoneNumber;
 use crate::store::{IdempotencyClaim, StoredResponse};
@@ -218,12 +218,22 @@ async fn json_request<T: serde::de::DeserializeOwned>(
             "Send JSON with `Content-Type: application/json`.",
         ));
     }
-    let bytes = read_body(payload).await.map_err(|_| {
-        problem(
+    let bytes = read_body(payload).await.map_err(|e| match e {
+        BodyError::TooLarge => problem(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
             "The body is larger than 16 KiB.",
-        )
+        ),
+        BodyError::TimedOut => problem(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            "The body did not arrive in time.",
+        ),
+        BodyError::Unreadable => problem(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            "The body could not be read.",
+        ),
     })?;
     let parsed = serde_json::from_slice(&bytes).map_err(|e| {
         let detail = format!("The body is not the JSON this endpoint takes: {e}");

@@ -15,6 +15,7 @@ use crate::verification::{Verifier, VerifyError};
 
 pub mod api;
 pub mod callbacks;
+pub mod deadline;
 pub mod pages;
 pub mod seed_compat;
 pub mod session;
@@ -119,14 +120,35 @@ pub fn rfc3339(at: std::time::SystemTime) -> String {
         .unwrap_or_default()
 }
 
-/// The request body, up to `MAX_BODY_BYTES`; `Err` when it is larger or unreadable.
-pub async fn read_body(mut payload: web::Payload) -> Result<web::Bytes, ()> {
+/// Why a request body could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyError {
+    /// Over `MAX_BODY_BYTES`: 413.
+    TooLarge,
+    /// It did not arrive within `server.request_timeout_secs`: 408.
+    TimedOut,
+    /// The connection broke or the encoding was wrong: 400.
+    Unreadable,
+}
+
+impl BodyError {
+    fn from_payload(error: &actix_web::error::PayloadError) -> Self {
+        match error {
+            actix_web::error::PayloadError::Overflow => Self::TooLarge,
+            e if deadline::is_timeout(e) => Self::TimedOut,
+            _ => Self::Unreadable,
+        }
+    }
+}
+
+/// The request body, up to `MAX_BODY_BYTES`.
+pub async fn read_body(mut payload: web::Payload) -> Result<web::Bytes, BodyError> {
     use futures_util::StreamExt as _;
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| ())?;
+        let chunk = chunk.map_err(|e| BodyError::from_payload(&e))?;
         if body.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(());
+            return Err(BodyError::TooLarge);
         }
         body.extend_from_slice(&chunk);
     }
@@ -157,13 +179,29 @@ pub fn client_ip(req: &HttpRequest, trusted: &[ipnet::IpNet]) -> IpAddr {
         .get_all("x-forwarded-for")
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|part| part.trim().parse().ok())
+        .filter_map(forwarded_address)
         .collect();
     forwarded
         .into_iter()
         .rev()
         .find(|ip| !is_trusted(ip))
         .unwrap_or(peer)
+}
+
+/// One `X-Forwarded-For` entry: an address, optionally with a port (`1.2.3.4:5678`,
+/// `[2001:db8::1]:443`) or in brackets, as proxies write them.
+fn forwarded_address(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim();
+    entry
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| entry.parse::<std::net::SocketAddr>().ok().map(|s| s.ip()))
+        .or_else(|| {
+            entry
+                .strip_prefix('[')
+                .and_then(|rest| rest.strip_suffix(']'))
+                .and_then(|inner| inner.parse().ok())
+        })
 }
 
 /// Adds the security headers of SPEC §4 to every response.
@@ -198,16 +236,28 @@ pub async fn security_headers(
     Ok(res)
 }
 
-/// Answers 413 for oversized forms and 400 for unreadable ones, as pages.
+/// Answers 413 for oversized forms, 408 for ones that arrive too slowly and 400 for
+/// unreadable ones, as pages.
 fn form_error(err: actix_web::error::UrlencodedError, req: &HttpRequest) -> actix_web::Error {
+    use actix_web::error::UrlencodedError;
     let state = req
         .app_data::<web::Data<AppState>>()
         .expect("state is registered");
-    let response = match err {
-        actix_web::error::UrlencodedError::Overflow { .. } => state.message(
+    let body_error = match &err {
+        UrlencodedError::Overflow { .. } => Some(BodyError::TooLarge),
+        UrlencodedError::Payload(e) => Some(BodyError::from_payload(e)),
+        _ => None,
+    };
+    let response = match body_error {
+        Some(BodyError::TooLarge) => state.message(
             StatusCode::PAYLOAD_TOO_LARGE,
             "That was too much",
             "The form sent more data than we accept.".into(),
+        ),
+        Some(BodyError::TimedOut) => state.message(
+            StatusCode::REQUEST_TIMEOUT,
+            "That took too long",
+            "The form did not arrive in time. Please go back and try again.".into(),
         ),
         _ => state.message(
             StatusCode::BAD_REQUEST,
@@ -401,6 +451,26 @@ mod tests {
             client_ip(&req, &nets(&["10.0.0.0/8"])),
             "203.0.113.9".parse::<IpAddr>().unwrap()
         );
+    }
+
+    #[test]
+    fn forwarded_entries_may_carry_ports_and_brackets() {
+        for (entry, ip) in [
+            ("1.2.3.4", "1.2.3.4"),
+            (" 1.2.3.4:5678 ", "1.2.3.4"),
+            ("2001:db8::1", "2001:db8::1"),
+            ("[2001:db8::1]:443", "2001:db8::1"),
+            ("[2001:db8::1]", "2001:db8::1"),
+        ] {
+            assert_eq!(
+                forwarded_address(entry),
+                Some(ip.parse().unwrap()),
+                "{entry}"
+            );
+        }
+        for junk in ["", "unknown", "1.2.3.4:port", "[1.2.3.4", "_hidden"] {
+            assert_eq!(forwarded_address(junk), None, "{junk}");
+        }
     }
 
     #[test]

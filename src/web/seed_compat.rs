@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
-use super::{AppState, client_ip, read_body};
+use super::{AppState, BodyError, client_ip, read_body};
 use crate::phone::PhoneNumber;
 use crate::verification::VerifyError;
 use crate::verification::model::Channel;
@@ -89,16 +89,33 @@ async fn verified(state: &AppState, number: &str, code: &str) -> Result<bool, Ve
     }
 }
 
-/// Query fields for GET, form fields for POST (the SignalWire tutorial took both).
-async fn fields(req: &HttpRequest, payload: web::Payload) -> Vec<(String, String)> {
-    let mut fields: Vec<(String, String)> =
-        url::form_urlencoded::parse(req.query_string().as_bytes())
-            .into_owned()
-            .collect();
-    if let Ok(body) = read_body(payload).await {
-        fields.extend(url::form_urlencoded::parse(&body).into_owned());
-    }
-    fields
+/// Query fields for GET, form fields for POST (the SignalWire tutorial took both). A body
+/// that is too large, too slow or unreadable is refused whole: nothing acts on the query.
+async fn fields(
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<Vec<(String, String)>, HttpResponse> {
+    let body = read_body(payload).await.map_err(|e| match e {
+        BodyError::TooLarge => reply(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "error",
+            "the request body is larger than 16 KiB",
+        ),
+        BodyError::TimedOut => reply(
+            StatusCode::REQUEST_TIMEOUT,
+            "error",
+            "the request body did not arrive in time",
+        ),
+        BodyError::Unreadable => reply(
+            StatusCode::BAD_REQUEST,
+            "error",
+            "the request body could not be read",
+        ),
+    })?;
+    Ok(url::form_urlencoded::parse(req.query_string().as_bytes())
+        .into_owned()
+        .chain(url::form_urlencoded::parse(&body).into_owned())
+        .collect())
 }
 
 fn get<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
@@ -114,7 +131,10 @@ pub async fn request_auth(
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    let fields = fields(&req, payload).await;
+    let fields = match fields(&req, payload).await {
+        Ok(fields) => fields,
+        Err(response) => return response,
+    };
     let channel = match get(&fields, "channel") {
         "" => Channel::Sms,
         raw => match Channel::parse(raw) {
@@ -137,7 +157,10 @@ pub async fn validate_auth(
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    let fields = fields(&req, payload).await;
+    let fields = match fields(&req, payload).await {
+        Ok(fields) => fields,
+        Err(response) => return response,
+    };
     match verified(&state, get(&fields, "number"), get(&fields, "auth_code")).await {
         Ok(true) => reply(StatusCode::OK, "success", "number verified"),
         Ok(false) => reply(StatusCode::FORBIDDEN, "rejected", "code not valid"),

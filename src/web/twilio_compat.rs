@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use super::{AppState, client_ip, read_body, rfc3339};
+use super::{AppState, BodyError, client_ip, read_body, rfc3339};
 use crate::code::credential_matches;
 use crate::phone::PhoneNumber;
 use crate::verification::VerifyError;
@@ -88,12 +88,14 @@ fn refusal(state: &AppState, req: &HttpRequest, service_sid: &str) -> Option<Htt
 }
 
 async fn form(payload: web::Payload) -> Result<Vec<(String, String)>, HttpResponse> {
-    let body = read_body(payload).await.map_err(|_| {
-        error(
+    let body = read_body(payload).await.map_err(|e| match e {
+        BodyError::TooLarge => error(
             StatusCode::PAYLOAD_TOO_LARGE,
             20413,
             "Request body too large",
-        )
+        ),
+        BodyError::TimedOut => error(StatusCode::REQUEST_TIMEOUT, 20408, "Request timed out"),
+        BodyError::Unreadable => invalid("body", "could not be read"),
     })?;
     Ok(url::form_urlencoded::parse(&body).into_owned().collect())
 }

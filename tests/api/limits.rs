@@ -225,3 +225,97 @@ async fn the_default_limits_hold_without_configuration() {
         Some("/success")
     );
 }
+
+/// Starts a verification of `to` from the page, as a client behind the trusted proxy at
+/// 127.0.0.1 whose `X-Forwarded-For` is `forwarded`; the status.
+async fn start_behind_proxy(app: &TestApp, forwarded: &str, to: &str) -> u16 {
+    let browser = app.browser();
+    let token = browser.token("/").await;
+    browser
+        .client
+        .post(app.url("/request"))
+        .header("x-forwarded-for", forwarded)
+        .form(&[("phone", to), ("channel", "sms"), ("csrf_token", &token)])
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn ipv6_clients_are_counted_per_64_so_a_new_address_per_send_does_not_help() {
+    let app = spawn_app_with(&[
+        ("PHONE_VERIFY__VERIFICATION__MAX_SENDS_PER_IP", "2"),
+        ("PHONE_VERIFY__SERVER__TRUSTED_PROXIES", "127.0.0.1/32"),
+    ])
+    .await;
+    assert_eq!(
+        start_behind_proxy(&app, "2001:db8:0:1::1", "+12015550101").await,
+        303
+    );
+    assert_eq!(
+        start_behind_proxy(&app, "2001:db8:0:1::2", "+12015550102").await,
+        303
+    );
+    assert_eq!(
+        start_behind_proxy(&app, "2001:db8:0:1:ffff:ffff:ffff:ffff", "+12015550103").await,
+        429,
+        "the same /64"
+    );
+    assert_eq!(
+        start_behind_proxy(&app, "2001:db8:0:2::1", "+12015550104").await,
+        303,
+        "another /64 is another client"
+    );
+    assert!(app.messages_to("+12015550103").is_empty());
+}
+
+#[tokio::test]
+async fn the_ipv6_prefix_is_configurable() {
+    let app = spawn_app_with(&[
+        ("PHONE_VERIFY__VERIFICATION__MAX_SENDS_PER_IP", "1"),
+        ("PHONE_VERIFY__VERIFICATION__IPV6_PREFIX_LEN", "128"),
+        ("PHONE_VERIFY__SERVER__TRUSTED_PROXIES", "127.0.0.1/32"),
+    ])
+    .await;
+    assert_eq!(
+        start_behind_proxy(&app, "2001:db8::1", "+12015550101").await,
+        303
+    );
+    assert_eq!(
+        start_behind_proxy(&app, "2001:db8::2", "+12015550102").await,
+        303
+    );
+    assert_eq!(
+        start_behind_proxy(&app, "2001:db8::1", "+12015550103").await,
+        429
+    );
+}
+
+#[tokio::test]
+async fn forwarded_addresses_with_ports_are_the_client_not_the_proxy() {
+    let app = spawn_app_with(&[
+        ("PHONE_VERIFY__VERIFICATION__MAX_SENDS_PER_IP", "1"),
+        ("PHONE_VERIFY__SERVER__TRUSTED_PROXIES", "127.0.0.1/32"),
+    ])
+    .await;
+    assert_eq!(
+        start_behind_proxy(&app, "198.51.100.1:5678", "+12015550101").await,
+        303
+    );
+    assert_eq!(
+        start_behind_proxy(&app, "198.51.100.2:5678", "+12015550102").await,
+        303,
+        "another client behind the same proxy"
+    );
+    assert_eq!(
+        start_behind_proxy(&app, "[2001:db8::1]:443", "+12015550103").await,
+        303
+    );
+    assert_eq!(
+        start_behind_proxy(&app, "198.51.100.1:9999", "+12015550104").await,
+        429,
+        "the first client again, from another port"
+    );
+}

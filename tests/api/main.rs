@@ -9,4 +9,5 @@ mod providers;
 mod redis;
 mod security;
 mod seed_compat;
+mod slow_clients;
 mod twilio_compat;

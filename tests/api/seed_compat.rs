@@ -85,3 +85,47 @@ async fn tutorial_routes_obey_the_same_limits() {
     assert!(limited.header("retry-after").is_some());
     assert_eq!(app.messages_to(A).len(), 1);
 }
+
+#[tokio::test]
+async fn oversized_bodies_on_the_tutorial_routes_get_413_and_nothing_acts() {
+    let app = spawn_app_with(&[("PHONE_VERIFY__COMPAT__SIGNALWIRE_ROUTES", "true")]).await;
+    let client = reqwest::Client::new();
+    let big = format!("padding={}", "x".repeat(20 * 1024));
+    let oversized = |path: &str| {
+        client
+            .post(app.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(big.clone())
+            .send()
+    };
+    let sent = oversized("/request-auth?number=%2B12015550123")
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 413);
+    assert!(app.messages().is_empty(), "the query's number got no code");
+    // A real verification, then a check whose fields ride in the query of an oversized body.
+    assert_eq!(
+        get(&app, "/request-auth?number=%2B12015550123")
+            .await
+            .status,
+        200
+    );
+    let code = app.code_for(A).await;
+    let check = oversized(&format!(
+        "/validate-auth?number=%2B12015550123&auth_code={code}"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(check.status(), 413);
+    let validate = client
+        .post(app.url("/validate-auth"))
+        .form(&[("number", A), ("auth_code", &code)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        validate.status(),
+        200,
+        "the refused request used up nothing"
+    );
+}
