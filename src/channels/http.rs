@@ -61,28 +61,41 @@ pub fn classify(status: u16, code: &str, message: &str, number_rejected: bool) -
     }
 }
 
-/// Provider messages quote the number ("The 'To' number 5551234567 is not valid");
-/// logs must not, so runs of six or more digits become `[number]`.
+/// Provider messages quote the number ("The 'To' number 5551234567 is not valid",
+/// "+1 201-555-0123 is unreachable"); logs must not. A run of digits and the separators
+/// people write numbers with (space, `-`, `.`, `/`, parentheses), optionally after `+`,
+/// holding six or more digits becomes `[number]`. The result is cut to 300 characters.
 pub fn redact_numbers(message: &str) -> String {
+    const SEPARATORS: &str = " -./()";
+    let chars: Vec<char> = message.chars().collect();
     let mut out = String::with_capacity(message.len());
-    let mut digits = String::new();
-    let flush = |digits: &mut String, out: &mut String| {
-        if digits.chars().filter(char::is_ascii_digit).count() >= 6 {
+    let mut i = 0;
+    while i < chars.len() {
+        let starts = chars[i].is_ascii_digit()
+            || (matches!(chars[i], '+' | '(')
+                && chars.get(i + 1).is_some_and(|c| c.is_ascii_digit()));
+        if !starts {
+            out.push(chars[i]);
+            i += 1;
+            continue;
+        }
+        let mut end = i + 1;
+        while end < chars.len() && (chars[end].is_ascii_digit() || SEPARATORS.contains(chars[end]))
+        {
+            end += 1;
+        }
+        // Separators after the last digit belong to the text around it.
+        while end > i && !chars[end - 1].is_ascii_digit() && chars[end - 1] != ')' {
+            end -= 1;
+        }
+        let run = &chars[i..end];
+        if run.iter().filter(|c| c.is_ascii_digit()).count() >= 6 {
             out.push_str("[number]");
         } else {
-            out.push_str(digits);
+            out.extend(run);
         }
-        digits.clear();
-    };
-    for c in message.chars() {
-        if c.is_ascii_digit() || (c == '+' && digits.is_empty()) {
-            digits.push(c);
-        } else {
-            flush(&mut digits, &mut out);
-            out.push(c);
-        }
+        i = end;
     }
-    flush(&mut digits, &mut out);
     out.chars().take(300).collect()
 }
 
@@ -109,6 +122,24 @@ mod tests {
             redact_numbers("error 21211 at 10:30"),
             "error 21211 at 10:30"
         );
+        for written in [
+            "+1 201-555-0123",
+            "(201) 555-0123",
+            "201.555.0123",
+            "+44 7400 123456",
+            "2015550123",
+        ] {
+            assert_eq!(
+                redact_numbers(&format!("Number {written} is unreachable.")),
+                "Number [number] is unreachable.",
+                "{written}"
+            );
+        }
+        assert_eq!(
+            redact_numbers("codes 21211 and 21614, HTTP 400."),
+            "codes 21211 and 21614, HTTP 400."
+        );
+        assert_eq!(redact_numbers(&"x".repeat(500)).len(), 300);
     }
 
     #[test]

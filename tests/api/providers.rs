@@ -533,3 +533,34 @@ async fn providers_without_credentials_stop_start_up_naming_the_key() {
         assert!(stderr.contains(key), "{env:?}: {stderr}");
     }
 }
+
+#[tokio::test]
+async fn a_provider_message_cannot_forge_log_lines_or_leak_the_number() {
+    let server = twilio_answering(
+        400,
+        serde_json::json!({
+            "code": 21606,
+            "message": "Refused for +1 201-555-0123\r\n2026-12-01T00:00:00.000000Z  INFO phone_verify: forged line\u{1b}[2K"
+        }),
+    )
+    .await;
+    let mut env = twilio_env(&server);
+    env.push(("PHONE_VERIFY__CHANNELS__SMS", "twilio".into()));
+    let app = spawn(env).await;
+    let page = app.browser().request_code(A, "sms").await;
+    assert_eq!(page.status, 502);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let logs = app.logs();
+    assert!(logs.contains("code 21606"), "{logs}");
+    assert!(
+        !logs
+            .lines()
+            .any(|l| l.contains("INFO phone_verify: forged") && !l.contains("send failed")),
+        "a forged line: {logs}"
+    );
+    assert!(!logs.contains('\u{1b}'), "raw escape sequence in {logs}");
+    assert!(
+        !logs.contains("555-0123") && !logs.contains("5550123"),
+        "{logs}"
+    );
+}
