@@ -628,7 +628,9 @@ impl Settings {
         bearer_token("server.metrics_token", &server.metrics_token, true)?;
         if !server.metrics_bind.is_empty() {
             match server.metrics_bind.parse::<std::net::SocketAddr>() {
-                Ok(addr) if server.bind.parse::<std::net::SocketAddr>().ok() != Some(addr) => {}
+                Ok(addr)
+                    if addr.port() == 0
+                        || server.bind.parse::<std::net::SocketAddr>().ok() != Some(addr) => {}
                 Ok(_) => {
                     return Err(ConfigError::new(
                         "server.metrics_bind",

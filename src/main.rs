@@ -55,6 +55,9 @@ async fn serve(settings: config::Settings) -> anyhow::Result<()> {
     let public_url = settings.server.public_url.clone();
     let app = Application::build(settings).await?;
     tracing::info!(%public_url, "listening on http://{}", app.address());
+    if let Some(metrics) = app.metrics_address() {
+        tracing::info!("metrics on http://{metrics}/metrics");
+    }
     app.run_until_stopped().await?;
     tracing::info!("stopped");
     Ok(())

@@ -21,11 +21,12 @@ use crate::store::redis::RedisStore;
 use crate::verification::{Policy, SystemClock, Verifier};
 use crate::web::deadline::{self, RequestTimeout};
 use crate::web::session::SessionConfig;
-use crate::web::{self as routes, AppState};
+use crate::web::{self as routes, AppState, Listeners};
 
 /// A bound, ready-to-run server.
 pub struct Application {
     address: std::net::SocketAddr,
+    metrics_address: Option<std::net::SocketAddr>,
     server: Server,
 }
 
@@ -36,6 +37,20 @@ impl Application {
         let listener = TcpListener::bind(&settings.server.bind)
             .with_context(|| format!("cannot listen on {}", settings.server.bind))?;
         let address = listener.local_addr()?;
+        let metrics_listener = match settings.server.metrics_bind.as_str() {
+            "" => None,
+            bind => Some(
+                TcpListener::bind(bind)
+                    .with_context(|| format!("cannot listen on {bind} (server.metrics_bind)"))?,
+            ),
+        };
+        let metrics_address = metrics_listener
+            .as_ref()
+            .map(TcpListener::local_addr)
+            .transpose()?;
+        let listeners = Listeners {
+            metrics: metrics_address,
+        };
         let static_dir = settings.server.static_dir.clone();
         let optional = routes::OptionalRoutes {
             twilio_compat: settings.twilio_compat.enabled,
@@ -51,6 +66,8 @@ impl Application {
             App::new()
                 .app_data(state.clone())
                 .app_data(RequestTimeout(timeout))
+                .app_data(listeners)
+                .wrap(from_fn(routes::split_listeners))
                 .wrap(from_fn(deadline::bound_requests))
                 .wrap(from_fn(routes::security_headers))
                 .wrap(from_fn(log_request))
@@ -60,9 +77,22 @@ impl Application {
         .max_connections(settings.server.max_connections)
         .on_connect(move |connection, data| deadline::watch(connection, data, timeout))
         .shutdown_timeout(10)
-        .listen(listener)?
+        .listen(listener)?;
+        let server = match metrics_listener {
+            Some(metrics) => server.listen(metrics)?,
+            None => server,
+        }
         .run();
-        Ok(Self { address, server })
+        Ok(Self {
+            address,
+            metrics_address,
+            server,
+        })
+    }
+
+    /// Where `/metrics` is served, when `server.metrics_bind` gives it its own address.
+    pub fn metrics_address(&self) -> Option<std::net::SocketAddr> {
+        self.metrics_address
     }
 
     /// The address actually bound (with the real port when `server.bind` asked for 0).

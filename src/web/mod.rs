@@ -45,6 +45,38 @@ pub struct AppState {
     pub metrics_token: Option<crate::config::Secret>,
 }
 
+/// The listeners beside `server.bind`: with `server.metrics_bind`, `/metrics` is served
+/// there (with `/healthz` and `/readyz`) and nowhere else.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Listeners {
+    pub metrics: Option<std::net::SocketAddr>,
+}
+
+/// Keeps each listener to its routes: the metrics listener serves only `/metrics`,
+/// `/healthz` and `/readyz`; the main one serves everything but `/metrics` when the
+/// metrics have their own listener.
+pub async fn split_listeners(
+    req: ServiceRequest,
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let metrics = req.app_data::<Listeners>().and_then(|l| l.metrics);
+    if let Some(metrics) = metrics {
+        let on_metrics = req.app_config().local_addr() == metrics;
+        let allowed = match req.path() {
+            "/metrics" => on_metrics,
+            "/healthz" | "/readyz" => true,
+            _ => !on_metrics,
+        };
+        if !allowed {
+            let response = HttpResponse::NotFound()
+                .content_type("text/plain; charset=utf-8")
+                .body("Not found.\n");
+            return Ok(req.into_response(response));
+        }
+    }
+    next.call(req).await
+}
+
 /// Which optional route families are mounted.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct OptionalRoutes {

@@ -390,3 +390,31 @@ async fn the_openapi_document_describes_the_api_and_validates() {
     );
     assert!(String::from_utf8_lossy(&output.stdout).starts_with("valid"));
 }
+
+#[tokio::test]
+async fn a_start_for_a_locked_number_is_answered_like_any_other_send_limit() {
+    let app = app_with(&[
+        ("PHONE_VERIFY__VERIFICATION__RESEND_COOLDOWN_SECS", "0"),
+        ("PHONE_VERIFY__VERIFICATION__LOCKOUT_FAILURES", "2"),
+    ])
+    .await;
+    let client = api(&app, KEY);
+    client.start(A).await;
+    let code = app.code_for(A).await;
+    client.check(A, wrong(&code)).await;
+    client.check(A, wrong(&code)).await;
+    let sent = app.messages_to(A).len();
+    let refused = client.start(A).await;
+    assert_problem(&refused, 429, "rate_limited");
+    assert!(
+        !refused.json["detail"]
+            .as_str()
+            .unwrap()
+            .contains("incorrect"),
+        "the refusal does not say why: {:?}",
+        refused.json
+    );
+    let wait: u64 = refused.header("retry-after").unwrap().parse().unwrap();
+    assert!(wait > 3000, "honest about when to retry: {wait}");
+    assert_eq!(app.messages_to(A).len(), sent, "nothing sent");
+}

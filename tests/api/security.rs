@@ -399,3 +399,36 @@ async fn metrics_can_require_a_bearer_token() {
             .contains("phone_verify_store_errors_total")
     );
 }
+
+#[tokio::test]
+async fn metrics_can_have_their_own_address_and_leave_the_public_one() {
+    let app = spawn_app_with(&[("PHONE_VERIFY__SERVER__METRICS_BIND", "127.0.0.1:0")]).await;
+    let logs = app.logs();
+    let metrics = logs
+        .split("metrics on http://")
+        .nth(1)
+        .and_then(|rest| rest.split("/metrics").next())
+        .unwrap_or_else(|| panic!("no metrics address in {logs}"))
+        .to_string();
+    let http = reqwest::Client::new();
+    let public = http.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(public.status(), 404);
+    let private = http
+        .get(format!("http://{metrics}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(private.status(), 200);
+    assert!(private.text().await.unwrap().contains("phone_verify_"));
+    let page = http.get(format!("http://{metrics}/")).send().await.unwrap();
+    assert_eq!(page.status(), 404, "the metrics address serves no pages");
+    assert_eq!(
+        http.get(format!("http://{metrics}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(app.browser().get("/").await.status, 200);
+}
