@@ -175,6 +175,10 @@ fn ended_page(
             "Too many incorrect codes",
             "That code was not right, and there are no attempts left for it. We can send you a new code.",
         ),
+        Status::Canceled => (
+            "This code was replaced",
+            "A newer code was requested for this number, so this one no longer works. We can send you a new code.",
+        ),
         _ => (
             "This code can no longer be used",
             "We can send you a new code.",
