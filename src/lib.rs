@@ -3,6 +3,7 @@
 pub mod channels;
 pub mod code;
 pub mod config;
+pub mod domain;
 pub mod metrics;
 pub mod phone;
 pub mod startup;

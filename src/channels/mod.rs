@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::config::{ConfigError, ProviderName, Settings};
+use crate::config::{ProviderName, Settings};
+use crate::domain::Channel;
 use crate::phone::PhoneNumber;
-use crate::verification::model::Channel;
 
 pub mod console;
 pub mod http;
@@ -287,95 +287,5 @@ impl Channels {
             .iter()
             .chain(&self.call)
             .any(|p| p.name() == ProviderName::Console)
-    }
-}
-
-/// Checks that `provider`, named under `key`, has what it needs in `settings`.
-pub fn check_settings(
-    provider: ProviderName,
-    settings: &Settings,
-    key: &str,
-) -> Result<(), ConfigError> {
-    let p = &settings.providers;
-    let missing = |section: &str, field: &str| {
-        ConfigError::new(
-            format!("providers.{section}.{field}"),
-            format!("is required because {key} names {section}"),
-        )
-    };
-    let require = |section: &str, fields: &[(&str, bool)]| -> Result<(), ConfigError> {
-        match fields.iter().find(|(_, empty)| *empty) {
-            Some((field, _)) => Err(missing(section, field)),
-            None => Ok(()),
-        }
-    };
-    match provider {
-        ProviderName::Console => Ok(()),
-        ProviderName::Twilio => {
-            let s = p
-                .twilio
-                .as_ref()
-                .ok_or_else(|| missing("twilio", "account_sid"))?;
-            require(
-                "twilio",
-                &[
-                    ("account_sid", s.account_sid.is_empty()),
-                    ("auth_token", s.auth_token.is_empty()),
-                    ("from", s.from.is_empty()),
-                ],
-            )
-        }
-        ProviderName::Signalwire => {
-            let s = p
-                .signalwire
-                .as_ref()
-                .ok_or_else(|| missing("signalwire", "project_id"))?;
-            require(
-                "signalwire",
-                &[
-                    ("project_id", s.project_id.is_empty()),
-                    ("api_token", s.api_token.is_empty()),
-                    ("space_url", s.space_url.is_empty()),
-                    ("from", s.from.is_empty()),
-                ],
-            )
-        }
-        ProviderName::Plivo => {
-            let s = p
-                .plivo
-                .as_ref()
-                .ok_or_else(|| missing("plivo", "auth_id"))?;
-            require(
-                "plivo",
-                &[
-                    ("auth_id", s.auth_id.is_empty()),
-                    ("auth_token", s.auth_token.is_empty()),
-                    ("from", s.from.is_empty()),
-                ],
-            )
-        }
-        ProviderName::Telnyx => {
-            let s = p
-                .telnyx
-                .as_ref()
-                .ok_or_else(|| missing("telnyx", "api_key"))?;
-            require(
-                "telnyx",
-                &[
-                    ("api_key", s.api_key.is_empty()),
-                    ("from", s.from.is_empty()),
-                ],
-            )?;
-            if key == "channels.call" {
-                require(
-                    "telnyx",
-                    &[
-                        ("texml_application_id", s.texml_application_id.is_empty()),
-                        ("account_sid", s.account_sid.is_empty()),
-                    ],
-                )?;
-            }
-            Ok(())
-        }
     }
 }

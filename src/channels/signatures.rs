@@ -177,15 +177,6 @@ pub fn any_matches(header: &str, expected: &str) -> bool {
 /// How far a Telnyx timestamp may be from our clock.
 pub const TELNYX_TOLERANCE_SECS: i64 = 300;
 
-/// Whether `public_key_b64` is a usable Ed25519 public key (base64 of 32 bytes).
-pub fn telnyx_public_key_valid(public_key_b64: &str) -> bool {
-    BASE64
-        .decode(public_key_b64.trim())
-        .ok()
-        .and_then(|k| <[u8; 32]>::try_from(k).ok())
-        .is_some_and(|k| ed25519_dalek::VerifyingKey::from_bytes(&k).is_ok())
-}
-
 /// Checks Telnyx's Ed25519 signature over `"{timestamp}|{body}"`, within the tolerance.
 pub fn telnyx_valid(
     public_key_b64: &str,

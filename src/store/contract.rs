@@ -6,9 +6,9 @@ use std::time::{Duration, SystemTime};
 
 use super::{CheckDecision, IdempotencyClaim, SlotDecision, StoredResponse, VerificationStore};
 use crate::code::{CodeAlphabet, CodeFormat, CodeHash, CodeHasher};
+use crate::domain::rules::{CheckLimits, CheckOutcome, CheckRefusal, SendLimits};
+use crate::domain::{Channel, SendAttempt, Status, Verification};
 use crate::phone::PhoneNumber;
-use crate::verification::model::{Channel, SendAttempt, Status, Verification};
-use crate::verification::rules::{CheckLimits, CheckOutcome, CheckRefusal, SendLimits};
 
 pub(crate) const SEND: SendLimits = SendLimits {
     cooldown: Duration::from_secs(30),
@@ -360,9 +360,7 @@ async fn send_slots_follow_the_limits(store: &dyn VerificationStore) {
     );
     assert_eq!(
         store.take_send_slot(&to, ip, t(10), &SEND).await.unwrap(),
-        SlotDecision::Refused(crate::verification::model::RetryAfter(Duration::from_secs(
-            20
-        )))
+        SlotDecision::Refused(crate::domain::RetryAfter(Duration::from_secs(20)))
     );
     assert_eq!(
         store.take_send_slot(&to, ip, t(30), &SEND).await.unwrap(),
@@ -509,7 +507,7 @@ async fn delivery_reports_update_the_matching_attempt(store: &dyn VerificationSt
 }
 
 async fn voice_tickets_end_with_the_verification(store: &dyn VerificationStore) {
-    let ticket = crate::verification::model::VoiceTicket {
+    let ticket = crate::domain::VoiceTicket {
         secret: "s".into(),
         sealed_code: "c".into(),
     };

@@ -14,11 +14,9 @@ use super::{
     VerificationStore,
 };
 use crate::code::CodeHash;
+use crate::domain::rules::{self, CheckLimits, CheckRefusal, NumberState, SendLimits, SendLog};
+use crate::domain::{SendAttempt, Status, Verification};
 use crate::phone::PhoneNumber;
-use crate::verification::model::{SendAttempt, Status, Verification};
-use crate::verification::rules::{
-    self, CheckLimits, CheckRefusal, NumberState, SendLimits, SendLog,
-};
 
 /// How often (in the callers' clock) a write also sweeps expired entries.
 const SWEEP_EVERY: Duration = Duration::from_secs(30);

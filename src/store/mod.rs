@@ -7,9 +7,9 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 
 use crate::code::CodeHash;
+use crate::domain::rules::{CheckLimits, CheckOutcome, CheckRefusal, SendLimits};
+use crate::domain::{RetryAfter, SendAttempt, Status, Verification};
 use crate::phone::PhoneNumber;
-use crate::verification::model::{RetryAfter, SendAttempt, Status, Verification};
-use crate::verification::rules::{CheckLimits, CheckOutcome, CheckRefusal, SendLimits};
 
 pub mod memory;
 pub mod redis;

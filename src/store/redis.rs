@@ -22,12 +22,10 @@ use super::{
     VerificationStore,
 };
 use crate::code::CodeHash;
+use crate::domain::rules::{CheckLimits, CheckOutcome, CheckRefusal, SendLimits};
+use crate::domain::{Channel, RetryAfter, SendAttempt, Status, Verification, VoiceTicket};
 use crate::metrics::Metrics;
 use crate::phone::PhoneNumber;
-use crate::verification::model::{
-    Channel, RetryAfter, SendAttempt, Status, Verification, VoiceTicket,
-};
-use crate::verification::rules::{CheckLimits, CheckOutcome, CheckRefusal, SendLimits};
 
 /// No Redis call may hang a request longer than this.
 const CALL_TIMEOUT: Duration = Duration::from_secs(2);

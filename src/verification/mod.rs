@@ -1,6 +1,6 @@
 //! The use cases, start, check, get and cancel, shared by every front end (pages,
 //! JSON API, Twilio-compatible API). The one place that uses the store and the
-//! channels together; the rules themselves are pure functions in `rules`.
+//! channels together; the rules themselves are pure functions in `domain::rules`.
 
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -20,11 +20,8 @@ use crate::store::{
     CheckDecision, IdempotencyClaim, SlotDecision, StoreError, StoredResponse, VerificationStore,
 };
 
-pub mod model;
-pub mod rules;
-
-use model::{Channel, RetryAfter, SendAttempt, Status, Verification, VoiceTicket};
-use rules::{CheckLimits, CheckRefusal, SendLimits};
+use crate::domain::rules::{self, CheckLimits, CheckRefusal, SendLimits};
+use crate::domain::{Channel, RetryAfter, SendAttempt, Status, Verification, VoiceTicket};
 
 /// The source of "now": the system clock in service, anything in tests.
 pub trait Clock: Send + Sync + 'static {

@@ -11,9 +11,9 @@ use utoipa::{OpenApi, ToSchema};
 
 use super::{AppState, BodyError, client_ip, read_body, rfc3339};
 use crate::code::{credential_matches, to_hex as hex};
+use crate::domain::{Channel, Status, Verification};
 use crate::phone::PhoneNumber;
 use crate::store::{IdempotencyClaim, StoredResponse};
-use crate::verification::model::{Channel, Status, Verification};
 use crate::verification::{CheckResult, VerifyError};
 
 /// A verification as the API shows it.

@@ -9,9 +9,9 @@ use serde::Deserialize;
 use super::session::Session;
 use super::{AppState, client_ip, page, see_other};
 use crate::code::credential_matches;
+use crate::domain::{Channel, RetryAfter, Status, Verification};
 use crate::phone::PhoneNumber;
 use crate::verification::VerifyError;
-use crate::verification::model::{Channel, RetryAfter, Status, Verification};
 
 #[derive(Template)]
 #[template(path = "phone.html")]

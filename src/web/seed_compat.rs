@@ -6,9 +6,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
 use super::{AppState, BodyError, client_ip, read_body};
+use crate::domain::Channel;
 use crate::phone::PhoneNumber;
 use crate::verification::VerifyError;
-use crate::verification::model::Channel;
 
 fn reply(status: StatusCode, outcome: &str, message: impl Into<String>) -> HttpResponse {
     HttpResponse::build(status)

@@ -10,9 +10,9 @@ use serde_json::{Value, json};
 
 use super::{AppState, BodyError, client_ip, read_body, rfc3339};
 use crate::code::credential_matches;
+use crate::domain::{Channel, Status, Verification};
 use crate::phone::PhoneNumber;
 use crate::verification::VerifyError;
-use crate::verification::model::{Channel, Status, Verification};
 
 /// What `/v2` is configured with.
 #[derive(Clone)]

@@ -206,8 +206,8 @@ pub fn check_code(
 mod tests {
     use super::*;
     use crate::code::{CodeAlphabet, CodeFormat, CodeHasher};
+    use crate::domain::Channel;
     use crate::phone::PhoneNumber;
-    use crate::verification::model::Channel;
 
     const SEND: SendLimits = SendLimits {
         cooldown: Duration::from_secs(30),

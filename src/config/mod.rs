@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::code::CodeAlphabet;
 
+mod providers;
+
 /// Environment variables overriding keys start with this, then `__`.
 pub const ENV_PREFIX: &str = "PHONE_VERIFY";
 /// Keys whose values are lists; from the environment they are comma-separated.
@@ -680,7 +682,7 @@ impl Settings {
         }
         if let Some(telnyx) = &self.providers.telnyx
             && !telnyx.public_key.is_empty()
-            && !crate::channels::signatures::telnyx_public_key_valid(&telnyx.public_key)
+            && !providers::telnyx_public_key_valid(&telnyx.public_key)
         {
             return Err(ConfigError::new(
                 "providers.telnyx.public_key",
@@ -771,7 +773,7 @@ impl Settings {
                 return Err(ConfigError::new(key, "must name at least one provider"));
             }
             for provider in list {
-                crate::channels::check_settings(*provider, self, key)?;
+                providers::check_provider(*provider, self, key)?;
             }
         }
         Ok(())
