@@ -26,8 +26,8 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let path = config::config_path(cli.config);
-    let settings = match config::load(path.as_ref().map(|(p, _)| p.as_path())) {
-        Ok(settings) => settings,
+    let config = match config::load(path.as_ref().map(|(p, _)| p.as_path())) {
+        Ok(config) => config,
         Err(error) => {
             eprintln!("phone-verify: invalid configuration: {error}");
             return ExitCode::from(2);
@@ -40,9 +40,9 @@ fn main() -> ExitCode {
         println!("configuration is valid ({source})");
         return ExitCode::SUCCESS;
     }
-    telemetry::init(&settings.log);
+    telemetry::init(&config.settings.log);
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    match runtime.block_on(serve(settings)) {
+    match runtime.block_on(serve(config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");
@@ -51,9 +51,9 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(settings: config::Settings) -> anyhow::Result<()> {
-    let public_url = settings.server.public_url.clone();
-    let app = Application::build(settings).await?;
+async fn serve(config: config::Config) -> anyhow::Result<()> {
+    let public_url = config.settings.server.public_url.clone();
+    let app = Application::build(config).await?;
     tracing::info!(%public_url, "listening on http://{}", app.address());
     if let Some(metrics) = app.metrics_address() {
         tracing::info!("metrics on http://{metrics}/metrics");

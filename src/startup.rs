@@ -13,7 +13,7 @@ use anyhow::Context;
 
 use crate::channels::Channels;
 use crate::code::{CodeHasher, CodeSealer, derive_key};
-use crate::config::{Settings, StoreBackend};
+use crate::config::{Config, StoreBackend};
 use crate::metrics::Metrics;
 use crate::store::VerificationStore;
 use crate::store::memory::TokenStorage;
@@ -32,18 +32,19 @@ pub struct Application {
 
 impl Application {
     /// Builds the state and binds `server.bind` (port 0 picks a free port).
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let state = web::Data::new(build_state(&settings).await?);
-        let listener = TcpListener::bind(&settings.server.bind)
-            .with_context(|| format!("cannot listen on {}", settings.server.bind))?;
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let state = web::Data::new(build_state(&config).await?);
+        let settings = &config.settings;
+        let listener = TcpListener::bind(config.bind)
+            .with_context(|| format!("cannot listen on {}", config.bind))?;
         let address = listener.local_addr()?;
-        let metrics_listener = match settings.server.metrics_bind.as_str() {
-            "" => None,
-            bind => Some(
+        let metrics_listener = config
+            .metrics_bind
+            .map(|bind| {
                 TcpListener::bind(bind)
-                    .with_context(|| format!("cannot listen on {bind} (server.metrics_bind)"))?,
-            ),
-        };
+                    .with_context(|| format!("cannot listen on {bind} (server.metrics_bind)"))
+            })
+            .transpose()?;
         let metrics_address = metrics_listener
             .as_ref()
             .map(TcpListener::local_addr)
@@ -111,7 +112,8 @@ impl Application {
 }
 
 /// Builds the shared state: keys, store, channels, verifier.
-pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
+pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
+    let settings = &config.settings;
     let secret = if settings.server.secret.is_empty() {
         tracing::warn!(
             "server.secret is empty: using a random secret for this process; sessions and codes \
@@ -128,7 +130,7 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
             RedisStore::connect(
                 &settings.store.redis_url,
                 settings.store.redis_cluster,
-                &settings.store.key_prefix,
+                config.key_prefix.as_str(),
                 metrics.clone(),
             )
             .await
@@ -141,7 +143,7 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
             "the console provider prints codes to standard output: for development only"
         );
     }
-    let policy = Policy::from_settings(&settings.verification, &settings.server.public_url);
+    let policy = Policy::new(config);
     let verifier = Verifier::new(
         store,
         channels,
@@ -151,31 +153,17 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
         policy,
         metrics,
     );
-    let trusted_proxies = settings
-        .server
-        .trusted_proxies
-        .iter()
-        .filter_map(|raw| crate::config::parse_cidr(raw).ok())
-        .collect();
     if channels_need_public_url(&verifier) {
         tracing::warn!(
             "SignalWire and Plivo calls fetch their instructions from server.public_url, \
              which is a loopback address: set it to an address the provider can reach"
         );
     }
-    let public_origin = url::Url::parse(&settings.server.public_url)
-        .map(|u| u.origin().ascii_serialization())
-        .unwrap_or_default();
+    let https = config.public_url.is_https();
     Ok(AppState {
         verifier,
-        public_origin,
-        api_keys: settings
-            .api
-            .keys
-            .iter()
-            .filter(|k| !k.is_empty())
-            .cloned()
-            .collect(),
+        public_origin: config.public_url.origin().to_string(),
+        api_keys: settings.api.keys.clone(),
         twilio_compat: settings.twilio_compat.enabled.then(|| {
             routes::twilio_compat::TwilioCompat {
                 account_sid: settings.twilio_compat.account_sid.clone(),
@@ -186,11 +174,11 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
         sessions: SessionConfig::new(
             derive_key(&secret, "phone-verify cookies"),
             derive_key(&secret, "phone-verify browser binding"),
-            settings.is_https(),
-            std::time::Duration::from_secs(settings.server.session_ttl_secs),
+            https,
+            Duration::from_secs(settings.server.session_ttl_secs),
         ),
-        trusted_proxies,
-        hsts: settings.is_https(),
+        trusted_proxies: config.trusted_proxies.clone(),
+        hsts: https,
         metrics_token: (!settings.server.metrics_token.is_empty())
             .then(|| settings.server.metrics_token.clone()),
     })

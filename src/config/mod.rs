@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 use crate::code::CodeAlphabet;
 
 mod providers;
+mod validate;
+
+pub use validate::{Config, KeyPrefix, PublicUrl, parse_cidr};
 
 /// Environment variables overriding keys start with this, then `__`.
 pub const ENV_PREFIX: &str = "PHONE_VERIFY";
@@ -402,8 +405,8 @@ pub fn config_path(cli: Option<PathBuf>) -> Option<(PathBuf, bool)> {
     local.exists().then_some((local, false))
 }
 
-/// Reads the file (if any) and the environment, then validates.
-pub fn load(path: Option<&Path>) -> Result<Settings, ConfigError> {
+/// Reads the file (if any) and the environment, then validates and parses.
+pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
     let mut builder = config::Config::builder();
     if let Some(path) = path {
         if !path.exists() {
@@ -420,8 +423,7 @@ pub fn load(path: Option<&Path>) -> Result<Settings, ConfigError> {
         raw.clone().try_deserialize().map_err(from_config_error)?;
     reject_unknown_keys(&table)?;
     let settings: Settings = raw.try_deserialize().map_err(from_config_error)?;
-    settings.validate()?;
-    Ok(settings)
+    Config::parse(settings)
 }
 
 /// Applies `PHONE_VERIFY__SECTION__KEY` variables as overrides. Values stay strings
@@ -534,262 +536,6 @@ fn strip_key_suffix(message: &str) -> String {
         Some(at) => message[..at].to_string(),
         None => message.to_string(),
     }
-}
-
-/// The shortest `twilio_compat.auth_token` accepted.
-pub const MIN_AUTH_TOKEN_CHARS: usize = 32;
-/// The shortest bearer key (`api.keys`, `server.metrics_token`) accepted.
-pub const MIN_BEARER_KEY_CHARS: usize = 16;
-
-/// A bearer key: long enough, and sendable in a header. `optional`: empty means unset.
-fn bearer_token(key: &str, value: &Secret, optional: bool) -> Result<(), ConfigError> {
-    let raw = value.expose();
-    if optional && raw.is_empty() {
-        return Ok(());
-    }
-    if raw.chars().count() < MIN_BEARER_KEY_CHARS {
-        return Err(ConfigError::new(
-            key,
-            format!(
-                "must be at least {MIN_BEARER_KEY_CHARS} characters (generate one with: openssl rand -hex 24)"
-            ),
-        ));
-    }
-    if !raw.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ConfigError::new(
-            key,
-            "may hold only visible ASCII characters (no spaces)",
-        ));
-    }
-    Ok(())
-}
-
-fn at_least(key: &str, value: u64, min: u64) -> Result<(), ConfigError> {
-    if value < min {
-        return Err(ConfigError::new(key, format!("must be at least {min}")));
-    }
-    Ok(())
-}
-
-impl Settings {
-    /// Rules a type cannot express. The first broken rule is reported, naming its key.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        self.validate_server()?;
-        self.validate_verification()?;
-        self.validate_channels()?;
-        self.validate_front_ends()?;
-        if self.store.backend == StoreBackend::Redis {
-            if self.store.redis_url.is_empty() {
-                return Err(ConfigError::new("store.redis_url", "is required for redis"));
-            }
-            if self.server.secret.is_empty() {
-                return Err(ConfigError::new(
-                    "server.secret",
-                    "is required with the redis store (all instances must share it)",
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    fn validate_server(&self) -> Result<(), ConfigError> {
-        let server = &self.server;
-        if server.bind.parse::<std::net::SocketAddr>().is_err() {
-            return Err(ConfigError::new(
-                "server.bind",
-                "must be an address and port, e.g. 127.0.0.1:8080",
-            ));
-        }
-        match url::Url::parse(&server.public_url) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => {}
-            _ => {
-                return Err(ConfigError::new(
-                    "server.public_url",
-                    "must be an http(s) URL, e.g. https://verify.example.com",
-                ));
-            }
-        }
-        if !server.secret.is_empty() && server.secret.expose().len() < 32 {
-            return Err(ConfigError::new(
-                "server.secret",
-                "must be at least 32 bytes (or empty for a random per-process secret)",
-            ));
-        }
-        for cidr in &server.trusted_proxies {
-            parse_cidr(cidr).map_err(|message| {
-                ConfigError::new("server.trusted_proxies", format!("{cidr:?}: {message}"))
-            })?;
-        }
-        at_least("server.session_ttl_secs", server.session_ttl_secs, 1)?;
-        at_least(
-            "server.request_timeout_secs",
-            server.request_timeout_secs,
-            1,
-        )?;
-        at_least("server.max_connections", server.max_connections as u64, 1)?;
-        bearer_token("server.metrics_token", &server.metrics_token, true)?;
-        if !server.metrics_bind.is_empty() {
-            match server.metrics_bind.parse::<std::net::SocketAddr>() {
-                Ok(addr)
-                    if addr.port() == 0
-                        || server.bind.parse::<std::net::SocketAddr>().ok() != Some(addr) => {}
-                Ok(_) => {
-                    return Err(ConfigError::new(
-                        "server.metrics_bind",
-                        "must differ from server.bind (leave it empty to serve /metrics there)",
-                    ));
-                }
-                Err(_) => {
-                    return Err(ConfigError::new(
-                        "server.metrics_bind",
-                        "must be an address and port, e.g. 127.0.0.1:9100, or empty",
-                    ));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// A front end that is on must have its credentials: an empty or short secret would
-    /// let anyone in.
-    fn validate_front_ends(&self) -> Result<(), ConfigError> {
-        let compat = &self.twilio_compat;
-        if compat.enabled {
-            if compat.account_sid.trim().is_empty() {
-                return Err(ConfigError::new(
-                    "twilio_compat.account_sid",
-                    "is required when twilio_compat.enabled (the Basic auth user of /v2)",
-                ));
-            }
-            if compat.auth_token.expose().chars().count() < MIN_AUTH_TOKEN_CHARS {
-                return Err(ConfigError::new(
-                    "twilio_compat.auth_token",
-                    format!(
-                        "must be at least {MIN_AUTH_TOKEN_CHARS} characters when twilio_compat.enabled \
-                         (generate one with: openssl rand -hex 32)"
-                    ),
-                ));
-            }
-            if compat.service_sid.trim().is_empty() {
-                return Err(ConfigError::new(
-                    "twilio_compat.service_sid",
-                    "is required when twilio_compat.enabled (the one VA... id accepted in paths)",
-                ));
-            }
-        }
-        for key in &self.api.keys {
-            bearer_token("api.keys", key, false)?;
-        }
-        if let Some(telnyx) = &self.providers.telnyx
-            && !telnyx.public_key.is_empty()
-            && !providers::telnyx_public_key_valid(&telnyx.public_key)
-        {
-            return Err(ConfigError::new(
-                "providers.telnyx.public_key",
-                "must be the base64 Ed25519 public key from the Telnyx portal",
-            ));
-        }
-        Ok(())
-    }
-
-    fn validate_verification(&self) -> Result<(), ConfigError> {
-        let v = &self.verification;
-        let key = |name: &str| format!("verification.{name}");
-        if v.app_name.trim().is_empty() {
-            return Err(ConfigError::new(key("app_name"), "must not be empty"));
-        }
-        let (min, max) = v.code_alphabet.length_bounds();
-        if v.code_length < min || v.code_length > max {
-            return Err(ConfigError::new(
-                key("code_length"),
-                format!(
-                    "must be between {min} and {max} for code_alphabet = \"{}\" (codes need at least 20 bits)",
-                    v.code_alphabet.as_str()
-                ),
-            ));
-        }
-        at_least(&key("ttl_secs"), v.ttl_secs, 1)?;
-        if v.ttl_secs > 600 {
-            return Err(ConfigError::new(
-                key("ttl_secs"),
-                "must be at most 600 (NIST SP 800-63B: codes are valid for 10 minutes at most)",
-            ));
-        }
-        at_least(&key("max_check_attempts"), v.max_check_attempts.into(), 1)?;
-        at_least(&key("lockout_failures"), v.lockout_failures.into(), 1)?;
-        if v.lockout_failures > 100 {
-            return Err(ConfigError::new(
-                key("lockout_failures"),
-                "must be at most 100 (NIST SP 800-63B §3.2.2)",
-            ));
-        }
-        at_least(&key("lockout_secs"), v.lockout_secs, 1)?;
-        at_least(
-            &key("max_sends_per_number"),
-            v.max_sends_per_number.into(),
-            1,
-        )?;
-        at_least(&key("send_window_secs"), v.send_window_secs, 1)?;
-        at_least(&key("max_sends_per_ip"), v.max_sends_per_ip.into(), 1)?;
-        at_least(&key("ip_window_secs"), v.ip_window_secs, 1)?;
-        if !(1..=128).contains(&v.ipv6_prefix_len) {
-            return Err(ConfigError::new(
-                key("ipv6_prefix_len"),
-                "must be between 1 and 128 (64 counts each /64 network as one client)",
-            ));
-        }
-        if crate::phone::parse_region(&v.default_region).is_none() {
-            return Err(ConfigError::new(
-                key("default_region"),
-                format!("{:?} is not an ISO 3166 alpha-2 region", v.default_region),
-            ));
-        }
-        if v.allowed_countries.is_empty() {
-            return Err(ConfigError::new(
-                key("allowed_countries"),
-                "must list at least one country, or \"*\" for all",
-            ));
-        }
-        for country in &v.allowed_countries {
-            if country != "*" && crate::phone::parse_region(country).is_none() {
-                return Err(ConfigError::new(
-                    key("allowed_countries"),
-                    format!("{country:?} is not an ISO 3166 alpha-2 region"),
-                ));
-            }
-        }
-        if !v.sms_template.contains("{code}") {
-            return Err(ConfigError::new(key("sms_template"), "must contain {code}"));
-        }
-        Ok(())
-    }
-
-    fn validate_channels(&self) -> Result<(), ConfigError> {
-        for (key, list) in [
-            ("channels.sms", &self.channels.sms),
-            ("channels.call", &self.channels.call),
-        ] {
-            if list.is_empty() {
-                return Err(ConfigError::new(key, "must name at least one provider"));
-            }
-            for provider in list {
-                providers::check_provider(*provider, self, key)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Whether the service is reached over https (Secure, `__Host-` cookies, HSTS).
-    pub fn is_https(&self) -> bool {
-        self.server.public_url.starts_with("https://")
-    }
-}
-
-/// Parses `10.0.0.0/8`, or a bare address meaning just that host.
-pub fn parse_cidr(raw: &str) -> Result<ipnet::IpNet, String> {
-    raw.parse::<ipnet::IpNet>()
-        .or_else(|_| raw.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-        .map_err(|_| "not a CIDR such as 10.0.0.0/8 or an IP address".to_string())
 }
 
 #[cfg(test)]

@@ -344,15 +344,21 @@ impl RedisStore {
         format!("{}vid:{{{id}}}", self.prefix)
     }
 
-    /// The key of verification `id`, through the id → number index.
-    async fn key_of(&self, id: &str) -> Result<Option<String>, StoreError> {
+    /// The number verification `id` belongs to, through the id → number index.
+    async fn number_of(&self, id: &str) -> Result<Option<String>, StoreError> {
         if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Ok(None);
         }
-        let number: Option<String> = self
-            .command(redis::cmd("GET").arg(self.index_key(id)))
-            .await?;
-        Ok(number.map(|n| self.verification_key(&n, id)))
+        self.command(redis::cmd("GET").arg(self.index_key(id)))
+            .await
+    }
+
+    /// The key of verification `id`, through the id → number index.
+    async fn key_of(&self, id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .number_of(id)
+            .await?
+            .map(|number| self.verification_key(&number, id)))
     }
 
     fn parse(fields: Vec<String>) -> Result<Verification, StoreError> {
@@ -540,14 +546,10 @@ impl VerificationStore for RedisStore {
         _send_window: Duration,
         rebind: Option<&str>,
     ) -> Result<CheckDecision, StoreError> {
-        let Some(key) = self.key_of(id).await? else {
+        let Some(e164) = self.number_of(id).await? else {
             return Ok(CheckDecision::NotFound);
         };
-        let e164 = key
-            .split_once('{')
-            .and_then(|(_, rest)| rest.split_once('}'))
-            .map(|(n, _)| n.to_string())
-            .unwrap_or_default();
+        let key = self.verification_key(&e164, id);
         let (tag, detail, fields): (String, String, Vec<String>) = self
             .run(
                 self.scripts

@@ -2,7 +2,7 @@
 //! JSON API, Twilio-compatible API). The one place that uses the store and the
 //! channels together; the rules themselves are pure functions in `domain::rules`.
 
-use std::collections::HashSet;
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -13,9 +13,9 @@ use crate::channels::{
     Call, CallScript, Channels, DeliveryError, Inbound, Receipt, SignatureCheck, Sms,
 };
 use crate::code::{Code, CodeFormat, CodeHasher, CodeSealer, credential_matches};
-use crate::config::VerificationSettings;
+use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::phone::{self, PhoneNumber};
+use crate::phone::PhoneNumber;
 use crate::store::{
     CheckDecision, IdempotencyClaim, SlotDecision, StoreError, StoredResponse, VerificationStore,
 };
@@ -80,8 +80,8 @@ pub struct Policy {
     /// IPv6 clients are counted per network of this many leading bits.
     pub ipv6_prefix_len: u8,
     pub default_region: country::Id,
-    /// `None`: every country.
-    pub allowed_countries: Option<HashSet<String>>,
+    /// Upper-case ISO 3166 codes; `None`: every country.
+    pub allowed_countries: Option<BTreeSet<String>>,
     pub app_name: String,
     pub sms_template: String,
     /// For the origin-bound last line of SMS bodies (`@HOST #CODE`).
@@ -92,27 +92,10 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// Reads the policy from validated settings.
-    pub fn from_settings(v: &VerificationSettings, public_url: &str) -> Self {
-        let parsed = url::Url::parse(public_url).ok();
-        let host = parsed
-            .as_ref()
-            .and_then(|u| u.host_str().map(str::to_owned))
-            .unwrap_or_else(|| "localhost".into());
-        let reachable = parsed.as_ref().is_some_and(|u| match u.host() {
-            Some(url::Host::Domain(d)) => d != "localhost",
-            Some(url::Host::Ipv4(ip)) => !ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => !ip.is_loopback(),
-            None => false,
-        });
-        let callback_base = reachable.then(|| public_url.trim_end_matches('/').to_string());
+    /// The policy of a validated configuration.
+    pub fn new(config: &Config) -> Self {
+        let v = &config.settings.verification;
         let secs = Duration::from_secs;
-        let allowed_countries = (!v.allowed_countries.iter().any(|c| c == "*")).then(|| {
-            v.allowed_countries
-                .iter()
-                .map(|c| c.to_ascii_uppercase())
-                .collect()
-        });
         Self {
             format: CodeFormat {
                 alphabet: v.code_alphabet,
@@ -132,13 +115,24 @@ impl Policy {
                 lockout: secs(v.lockout_secs),
             },
             ipv6_prefix_len: v.ipv6_prefix_len,
-            default_region: phone::parse_region(&v.default_region).unwrap_or(country::Id::US),
-            allowed_countries,
+            default_region: config.default_region,
+            allowed_countries: config.allowed_countries.clone(),
             app_name: v.app_name.clone(),
             sms_template: v.sms_template.clone(),
-            host,
-            callback_base,
+            host: config.public_url.host().to_string(),
+            callback_base: config.public_url.callback_base().map(str::to_owned),
         }
+    }
+
+    /// The policy of `v` behind `public_url`, both valid (tests build policies this way).
+    #[cfg(test)]
+    pub fn from_settings(v: &crate::config::VerificationSettings, public_url: &str) -> Self {
+        let mut settings = crate::config::Settings {
+            verification: v.clone(),
+            ..Default::default()
+        };
+        settings.server.public_url = public_url.to_string();
+        Self::new(&Config::parse(settings).expect("valid test settings"))
     }
 
     fn country_allowed(&self, to: &PhoneNumber) -> bool {

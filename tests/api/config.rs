@@ -226,3 +226,26 @@ async fn a_front_end_enabled_without_its_credentials_does_not_start() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_key_prefix_that_would_move_keys_to_another_slot_is_refused() {
+    for prefix in ["pv{x}:", "pv }:", "a b"] {
+        let output = run(
+            &["check-config"],
+            &[("PHONE_VERIFY__STORE__KEY_PREFIX", prefix)],
+        )
+        .await;
+        assert_eq!(output.status.code(), Some(2), "{prefix:?}");
+        assert!(
+            stderr(&output).contains("store.key_prefix"),
+            "{}",
+            stderr(&output)
+        );
+    }
+    let output = run(
+        &["check-config"],
+        &[("PHONE_VERIFY__STORE__KEY_PREFIX", "app1:pv:")],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}

@@ -432,3 +432,17 @@ async fn metrics_can_have_their_own_address_and_leave_the_public_one() {
     );
     assert_eq!(app.browser().get("/").await.status, 200);
 }
+
+#[tokio::test]
+async fn an_upper_case_https_public_url_still_gets_secure_cookies_and_hsts() {
+    let app = spawn_app_with(&[(
+        "PHONE_VERIFY__SERVER__PUBLIC_URL",
+        "HTTPS://Verify.Example.com",
+    )])
+    .await;
+    let page = app.browser().get("/").await;
+    let cookie = page.set_cookies().into_iter().next().unwrap();
+    assert!(cookie.starts_with("__Host-pv_session="), "{cookie}");
+    assert!(cookie.contains("Secure"), "{cookie}");
+    assert!(page.header("strict-transport-security").is_some());
+}
