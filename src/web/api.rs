@@ -6,15 +6,14 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
-use sha2::Digest;
 use utoipa::{OpenApi, ToSchema};
 
 use super::{AppState, BodyError, client_ip, read_body, rfc3339};
-use crate::code::{credential_matches, to_hex as hex};
+use crate::code::credential_matches;
 use crate::domain::{Channel, Status, Verification};
 use crate::phone::PhoneNumber;
-use crate::store::{IdempotencyClaim, StoredResponse};
-use crate::verification::{CheckResult, VerifyError};
+use crate::verification::idempotency::{Claim, IdempotencyKey, StoredResponse};
+use crate::verification::{CheckResult, Requester, VerifyError};
 
 /// A verification as the API shows it.
 #[derive(Serialize, ToSchema)]
@@ -334,29 +333,16 @@ pub async fn start(
     let Some(idempotency_key) = req.headers().get("idempotency-key") else {
         return start_verification(&state, &req, &body).await;
     };
-    let Some(scoped) = idempotency_key
-        .to_str()
-        .ok()
-        .filter(|k| !k.is_empty() && k.len() <= 255)
-        .map(|k| {
-            let caller = hex(&sha2::Sha256::digest(key.as_bytes())[..8]);
-            format!("{caller}:{k}")
-        })
-    else {
+    let Ok(idempotency_key) = IdempotencyKey::new(&key, idempotency_key.as_bytes(), &raw) else {
         return problem(
             StatusCode::BAD_REQUEST,
             "invalid_idempotency_key",
             "Idempotency-Key must be 1 to 255 visible characters.",
         );
     };
-    let fingerprint = hex(&sha2::Sha256::digest(&raw));
-    match state
-        .verifier
-        .claim_idempotency_key(&scoped, &fingerprint)
-        .await
-    {
-        Ok(IdempotencyClaim::Claimed) => {}
-        Ok(IdempotencyClaim::Replay(stored)) => {
+    match state.verifier.claim_idempotent(&idempotency_key).await {
+        Ok(Claim::Fresh) => {}
+        Ok(Claim::Replay(stored)) => {
             return HttpResponse::build(
                 StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK),
             )
@@ -368,14 +354,14 @@ pub async fn start(
             .insert_header(("idempotent-replayed", "true"))
             .body(stored.body);
         }
-        Ok(IdempotencyClaim::Conflict) => {
+        Ok(Claim::Conflict) => {
             return problem(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "idempotency_key_reused",
                 "This Idempotency-Key was used with a different request.",
             );
         }
-        Ok(IdempotencyClaim::InProgress) => {
+        Ok(Claim::InProgress) => {
             return problem(
                 StatusCode::CONFLICT,
                 "idempotency_key_in_use",
@@ -385,11 +371,9 @@ pub async fn start(
         Err(e) => return error_response(e),
     }
     let (response, stored) = keep_body(start_verification(&state, &req, &body).await).await;
-    // Keep only final answers: a 429 or a 5xx did no work, so the client may retry.
-    let keep = stored.status < 500 && stored.status != 429;
     if let Err(e) = state
         .verifier
-        .finish_idempotency_key(&scoped, keep.then_some(stored))
+        .finish_idempotent(&idempotency_key, stored)
         .await
     {
         tracing::error!(error = %e, "could not record the idempotent answer");
@@ -428,7 +412,11 @@ async fn start_verification(
     };
     match state
         .verifier
-        .start(&to, channel, client_ip(req, &state.trusted_proxies), None)
+        .start(
+            &to,
+            channel,
+            &Requester::from_ip(client_ip(req, &state.trusted_proxies)),
+        )
         .await
     {
         Ok(v) => json(

@@ -63,7 +63,7 @@ pub async fn call_document(
     body: web::Bytes,
 ) -> HttpResponse {
     let url = public_url(&state, &req);
-    let request = inbound(&req, &url, &body, std::time::SystemTime::now());
+    let request = inbound(&req, &url, &body, state.verifier.now());
     match state
         .verifier
         .call_document(&call_id, &query_field(&req, "provider"), &request)
@@ -85,7 +85,7 @@ pub async fn delivery_report(
     body: web::Bytes,
 ) -> HttpResponse {
     let url = public_url(&state, &req);
-    let request = inbound(&req, &url, &body, std::time::SystemTime::now());
+    let request = inbound(&req, &url, &body, state.verifier.now());
     match state
         .verifier
         .record_delivery(&provider, &query_field(&req, "v"), &request)

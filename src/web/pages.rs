@@ -11,7 +11,7 @@ use super::{AppState, client_ip, page, see_other};
 use crate::code::credential_matches;
 use crate::domain::{Channel, RetryAfter, Status, Verification};
 use crate::phone::PhoneNumber;
-use crate::verification::VerifyError;
+use crate::verification::{Requester, VerifyError};
 
 #[derive(Template)]
 #[template(path = "phone.html")]
@@ -276,8 +276,10 @@ pub async fn request_code(
         .start(
             &to,
             channel,
-            client_ip(&req, &state.trusted_proxies),
-            Some(&browser),
+            &Requester {
+                ip: client_ip(&req, &state.trusted_proxies),
+                browser: Some(browser),
+            },
         )
         .await
     {
@@ -415,8 +417,10 @@ pub async fn resend(
         .start(
             &v.to,
             channel,
-            client_ip(&req, &state.trusted_proxies),
-            Some(&browser),
+            &Requester {
+                ip: client_ip(&req, &state.trusted_proxies),
+                browser: Some(browser),
+            },
         )
         .await
     {

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::{AppState, BodyError, client_ip, read_body};
 use crate::domain::Channel;
 use crate::phone::PhoneNumber;
-use crate::verification::VerifyError;
+use crate::verification::{Requester, VerifyError};
 
 fn reply(status: StatusCode, outcome: &str, message: impl Into<String>) -> HttpResponse {
     HttpResponse::build(status)
@@ -65,7 +65,11 @@ async fn send(state: &AppState, req: &HttpRequest, number: &str, channel: Channe
     };
     match state
         .verifier
-        .start(&to, channel, client_ip(req, &state.trusted_proxies), None)
+        .start(
+            &to,
+            channel,
+            &Requester::from_ip(client_ip(req, &state.trusted_proxies)),
+        )
         .await
     {
         Ok(_) => reply(StatusCode::OK, "success", "verification initiated"),

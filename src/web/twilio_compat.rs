@@ -12,7 +12,7 @@ use super::{AppState, BodyError, client_ip, read_body, rfc3339};
 use crate::code::credential_matches;
 use crate::domain::{Channel, Status, Verification};
 use crate::phone::PhoneNumber;
-use crate::verification::VerifyError;
+use crate::verification::{Requester, VerifyError};
 
 /// What `/v2` is configured with.
 #[derive(Clone)]
@@ -234,7 +234,11 @@ pub async fn create(
     };
     match state
         .verifier
-        .start(&to, channel, client_ip(&req, &state.trusted_proxies), None)
+        .start(
+            &to,
+            channel,
+            &Requester::from_ip(client_ip(&req, &state.trusted_proxies)),
+        )
         .await
     {
         Ok(v) => ok(StatusCode::CREATED, resource(&state, &service_sid, &v)),

@@ -1,0 +1,189 @@
+//! The configured rules, in the types the rules take, and the texts a code travels in.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use phonenumber::country;
+
+use crate::channels::CallScript;
+use crate::code::{Code, CodeFormat};
+use crate::config::Config;
+use crate::domain::rules::{CheckLimits, SendLimits};
+use crate::phone::PhoneNumber;
+
+/// The configured rules, in the types the rules take.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub format: CodeFormat,
+    pub ttl: Duration,
+    pub send: SendLimits,
+    pub check: CheckLimits,
+    /// IPv6 clients are counted per network of this many leading bits.
+    pub ipv6_prefix_len: u8,
+    pub default_region: country::Id,
+    /// Upper-case ISO 3166 codes; `None`: every country.
+    pub allowed_countries: Option<BTreeSet<String>>,
+    pub app_name: String,
+    pub sms_template: String,
+    /// For the origin-bound last line of SMS bodies (`@HOST #CODE`).
+    pub host: String,
+    /// `server.public_url` without a trailing slash, when providers can reach it (not
+    /// loopback): the base of status callback and call instruction URLs.
+    pub callback_base: Option<String>,
+}
+
+impl Policy {
+    /// The policy of a validated configuration.
+    pub fn new(config: &Config) -> Self {
+        let v = &config.settings.verification;
+        let secs = Duration::from_secs;
+        Self {
+            format: CodeFormat {
+                alphabet: v.code_alphabet,
+                length: v.code_length,
+            },
+            ttl: secs(v.ttl_secs),
+            send: SendLimits {
+                cooldown: secs(v.resend_cooldown_secs),
+                max_per_number: v.max_sends_per_number,
+                number_window: secs(v.send_window_secs),
+                max_per_ip: v.max_sends_per_ip,
+                ip_window: secs(v.ip_window_secs),
+            },
+            check: CheckLimits {
+                max_attempts: v.max_check_attempts,
+                lockout_failures: v.lockout_failures,
+                lockout: secs(v.lockout_secs),
+            },
+            ipv6_prefix_len: v.ipv6_prefix_len,
+            default_region: config.default_region,
+            allowed_countries: config.allowed_countries.clone(),
+            app_name: v.app_name.clone(),
+            sms_template: v.sms_template.clone(),
+            host: config.public_url.host().to_string(),
+            callback_base: config.public_url.callback_base().map(str::to_owned),
+        }
+    }
+
+    /// The policy of `v` behind `public_url`, both valid (tests build policies this way).
+    #[cfg(test)]
+    pub fn from_settings(v: &crate::config::VerificationSettings, public_url: &str) -> Self {
+        let mut settings = crate::config::Settings {
+            verification: v.clone(),
+            ..Default::default()
+        };
+        settings.server.public_url = public_url.to_string();
+        Self::new(&Config::parse(settings).expect("valid test settings"))
+    }
+
+    /// Whether codes may be sent to `to`'s country.
+    pub(super) fn country_allowed(&self, to: &PhoneNumber) -> bool {
+        match &self.allowed_countries {
+            None => true,
+            Some(allowed) => to.region().is_some_and(|r| allowed.contains(r)),
+        }
+    }
+
+    /// The SMS text: the template, a blank line, then `@HOST #CODE` with no newline after.
+    pub fn sms_body(&self, code: &Code) -> String {
+        let minutes = self.ttl_minutes().to_string();
+        let text = self
+            .sms_template
+            .replace("{app_name}", &self.app_name)
+            .replace("{minutes}", &minutes)
+            .replace("{code}", code.expose());
+        format!("{text}\n\n@{} #{}", self.host, code.expose())
+    }
+
+    /// What a call says.
+    pub fn call_script(&self, code: &Code) -> CallScript {
+        CallScript {
+            intro: format!("Your {} code is", self.app_name),
+            symbols: code.expose().chars().map(String::from).collect(),
+        }
+    }
+
+    /// The number of minutes a code lives, for pages.
+    pub fn ttl_minutes(&self) -> u64 {
+        self.ttl.as_secs().div_ceil(60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::code::CodeAlphabet;
+    use crate::config::VerificationSettings;
+
+    fn policy() -> Policy {
+        Policy::from_settings(
+            &VerificationSettings::default(),
+            "https://verify.example.com",
+        )
+    }
+
+    #[test]
+    fn sms_bodies_end_with_the_origin_bound_line_and_no_newline() {
+        let p = policy();
+        let code = p.format.parse("012345").unwrap();
+        let body = p.sms_body(&code);
+        assert_eq!(
+            body,
+            "Your phone-verify code is 012345. It expires in 10 minutes.\n\n@verify.example.com #012345"
+        );
+    }
+
+    #[test]
+    fn calls_read_the_code_symbol_by_symbol_twice() {
+        let mut p = policy();
+        p.format.alphabet = CodeAlphabet::Hex;
+        let text = p.call_script(&p.format.parse("1a2b3c").unwrap()).text();
+        assert_eq!(
+            text,
+            "Your phone-verify code is 1, A, 2, B, 3, C. Your phone-verify code is 1, A, 2, B, 3, C."
+        );
+    }
+
+    #[test]
+    fn the_sms_host_is_the_public_host_without_scheme_port_or_path() {
+        let p = Policy::from_settings(
+            &VerificationSettings::default(),
+            "https://verify.example.com:8443/path",
+        );
+        assert_eq!(p.host, "verify.example.com");
+    }
+
+    #[test]
+    fn callbacks_are_requested_only_when_providers_can_reach_us() {
+        let settings = VerificationSettings::default();
+        assert_eq!(
+            Policy::from_settings(&settings, "https://v.example.com/")
+                .callback_base
+                .as_deref(),
+            Some("https://v.example.com")
+        );
+        for local in [
+            "http://127.0.0.1:8080",
+            "http://localhost:8080",
+            "http://[::1]:8080",
+        ] {
+            assert_eq!(
+                Policy::from_settings(&settings, local).callback_base,
+                None,
+                "{local}"
+            );
+        }
+    }
+
+    #[test]
+    fn allowed_countries_restrict_by_region() {
+        let settings = VerificationSettings {
+            allowed_countries: vec!["us".into(), "CA".into()],
+            ..Default::default()
+        };
+        let p = Policy::from_settings(&settings, "http://h");
+        assert!(p.country_allowed(&PhoneNumber::from_e164("+12015550123").unwrap()));
+        assert!(!p.country_allowed(&PhoneNumber::from_e164("+447400123456").unwrap()));
+        assert!(policy().country_allowed(&PhoneNumber::from_e164("+447400123456").unwrap()));
+    }
+}

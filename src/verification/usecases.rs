@@ -1,0 +1,179 @@
+//! The use cases every front end shares: start (or resend), check, read, cancel, approve.
+
+use std::net::IpAddr;
+
+use crate::code::Code;
+use crate::domain::rules::{self, CheckRefusal};
+use crate::domain::{Channel, Status, Verification, VoiceTicket};
+use crate::phone::PhoneNumber;
+use crate::store::{CheckDecision, SlotDecision};
+
+use super::{CheckResult, Verifier, VerifyError};
+
+/// Who asks for a code: the address per-IP limits count, and, on the hosted pages, the
+/// browser session the verification is bound to.
+#[derive(Debug, Clone)]
+pub struct Requester {
+    pub ip: IpAddr,
+    /// The binding of the browser session (see `web::session`), or `None` for the APIs.
+    pub browser: Option<String>,
+}
+
+impl Requester {
+    /// A request made by a client at `ip`, outside any browser session.
+    pub fn from_ip(ip: IpAddr) -> Self {
+        Self { ip, browser: None }
+    }
+}
+
+impl Verifier {
+    /// Sends a new code to `to` by `channel` for `requester`. A pending verification of
+    /// the number started by the same browser (or, for the APIs, by none) gets the new
+    /// code; otherwise a new one starts and replaces it.
+    #[tracing::instrument(name = "start verification", skip_all, fields(to = %to.masked(), channel = channel.as_str()))]
+    pub async fn start(
+        &self,
+        to: &PhoneNumber,
+        channel: Channel,
+        requester: &Requester,
+    ) -> Result<Verification, VerifyError> {
+        if !self.policy.country_allowed(to) {
+            tracing::info!(region = to.region().unwrap_or("?"), "country not allowed");
+            return Err(VerifyError::CountryNotAllowed);
+        }
+        let now = self.clock.now();
+        let client = rules::ip_bucket(requester.ip, self.policy.ipv6_prefix_len);
+        if let SlotDecision::Refused(wait) = self
+            .store
+            .take_send_slot(to, client, now, &self.policy.send)
+            .await?
+        {
+            tracing::info!(retry_after = wait.secs(), "send refused by limits");
+            return Err(VerifyError::RateLimited(wait));
+        }
+        let code = self.policy.format.generate();
+        let fresh = Verification {
+            id: crate::code::random_hex(16),
+            to: to.clone(),
+            channel,
+            status: Status::Pending,
+            created_at: now,
+            last_sent_at: now,
+            expires_at: now + self.policy.ttl,
+            failed_checks: 0,
+            send_attempts: Vec::new(),
+            code_hash: self.hasher.hash(to.e164(), &code),
+            voice: self.voice_ticket(channel, &code),
+            browser: requester.browser.clone(),
+        };
+        let verification = self.store.issue_code(fresh, now).await?;
+        self.deliver(verification, &code).await
+    }
+
+    /// For a call whose provider fetches its words from us: the ticket it fetches them
+    /// with (the code sealed until the verification ends).
+    fn voice_ticket(&self, channel: Channel, code: &Code) -> Option<VoiceTicket> {
+        let fetched = channel == Channel::Call
+            && self.channels.calls_fetch_instructions()
+            && self.policy.callback_base.is_some();
+        fetched.then(|| {
+            let secret = crate::code::random_hex(16);
+            VoiceTicket {
+                sealed_code: self.sealer.seal(code, &secret),
+                secret,
+            }
+        })
+    }
+
+    /// Checks `code` against verification `id`.
+    #[tracing::instrument(name = "check code", skip_all)]
+    pub async fn check(&self, id: &str, code: &Code) -> Result<CheckResult, VerifyError> {
+        let verification = self.store.get(id).await?.ok_or(VerifyError::NotFound)?;
+        self.check_verification(&verification, code, None).await
+    }
+
+    /// Checks `code` against `verification`, already read by the caller (its number never
+    /// changes, so the hash is bound to it without reading the verification again). When
+    /// the code is right and `rebind` is given, the verification is bound to that browser
+    /// session instead, in the same atomic step (the pages renew the session on success).
+    pub async fn check_verification(
+        &self,
+        verification: &Verification,
+        code: &Code,
+        rebind: Option<&str>,
+    ) -> Result<CheckResult, VerifyError> {
+        let candidate = self.hasher.hash(verification.to.e164(), code);
+        let decision = self
+            .store
+            .check_code(
+                &verification.id,
+                &candidate,
+                self.clock.now(),
+                &self.policy.check,
+                self.policy.send.number_window,
+                rebind,
+            )
+            .await?;
+        self.metrics.check(match &decision {
+            CheckDecision::NotFound => "not_found",
+            CheckDecision::Refused(_, CheckRefusal::Locked(_)) => "locked",
+            CheckDecision::Refused(_, CheckRefusal::NotPending(_)) => "not_pending",
+            CheckDecision::Evaluated(_, outcome) if outcome.valid => "valid",
+            CheckDecision::Evaluated(..) => "invalid",
+        });
+        match decision {
+            CheckDecision::NotFound => Err(VerifyError::NotFound),
+            CheckDecision::Refused(_, CheckRefusal::Locked(wait)) => Err(VerifyError::Locked(wait)),
+            CheckDecision::Refused(_, CheckRefusal::NotPending(status)) => {
+                Err(VerifyError::NotPending(status))
+            }
+            CheckDecision::Evaluated(verification, outcome) => {
+                tracing::info!(to = %verification.to.masked(), valid = outcome.valid, status = verification.status.as_str(), "code checked");
+                Ok(CheckResult {
+                    attempts_remaining: verification
+                        .attempts_remaining(self.policy.check.max_attempts),
+                    valid: outcome.valid,
+                    verification,
+                })
+            }
+        }
+    }
+
+    /// Checks `code` against the number's pending verification.
+    pub async fn check_number(
+        &self,
+        to: &PhoneNumber,
+        code: &Code,
+    ) -> Result<CheckResult, VerifyError> {
+        let id = self
+            .store
+            .current_for(to)
+            .await?
+            .ok_or(VerifyError::NotFound)?;
+        self.check(&id, code).await
+    }
+
+    /// The verification with this id, its status as of now.
+    pub async fn get(&self, id: &str) -> Result<Verification, VerifyError> {
+        let mut verification = self.store.get(id).await?.ok_or(VerifyError::NotFound)?;
+        verification.status = verification.status_at(self.clock.now());
+        Ok(verification)
+    }
+
+    /// Ends a pending verification as canceled.
+    pub async fn cancel(&self, id: &str) -> Result<Verification, VerifyError> {
+        self.end(id, Status::Canceled).await
+    }
+
+    /// Approves a pending verification without a code (the Twilio API allows it).
+    pub async fn approve(&self, id: &str) -> Result<Verification, VerifyError> {
+        self.end(id, Status::Approved).await
+    }
+
+    async fn end(&self, id: &str, status: Status) -> Result<Verification, VerifyError> {
+        match self.store.end_pending(id, status, self.clock.now()).await? {
+            Some(verification) => Ok(verification),
+            None => Err(VerifyError::NotPending(self.get(id).await?.status)),
+        }
+    }
+}
