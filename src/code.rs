@@ -88,6 +88,15 @@ impl CodeFormat {
         Code(code)
     }
 
+    /// What `parse` accepts, as an ECMA-262 regular expression (for the OpenAPI document).
+    pub fn pattern(&self) -> String {
+        let symbols = match self.alphabet {
+            CodeAlphabet::Digits => "0-9",
+            CodeAlphabet::Hex => "0-9A-Fa-f",
+        };
+        format!("^\\s*[{symbols}]{{{}}}\\s*$", self.length)
+    }
+
     /// Parses typed input: surrounding whitespace is forgiven, anything else must match exactly.
     pub fn parse(&self, raw: &str) -> Result<Code, CodeError> {
         let raw = raw.trim();
@@ -345,6 +354,12 @@ mod tests {
         }
         assert_eq!(DIGITS.parse("  "), Err(CodeError::Empty));
         assert!(HEX.parse("12345G").is_err());
+    }
+
+    #[test]
+    fn the_pattern_says_what_parse_accepts() {
+        assert_eq!(DIGITS.pattern(), "^\\s*[0-9]{6}\\s*$");
+        assert_eq!(HEX.pattern(), "^\\s*[0-9A-Fa-f]{6}\\s*$");
     }
 
     #[test]

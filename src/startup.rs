@@ -21,7 +21,7 @@ use crate::store::redis::RedisStore;
 use crate::verification::{Policy, SystemClock, Verifier};
 use crate::web::deadline::{self, RequestTimeout};
 use crate::web::session::SessionConfig;
-use crate::web::{self as routes, AppState, Listeners};
+use crate::web::{self as routes, AppState, Listeners, headers, pages};
 
 /// A bound, ready-to-run server.
 pub struct Application {
@@ -68,9 +68,10 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(RequestTimeout(timeout))
                 .app_data(listeners)
-                .wrap(from_fn(routes::split_listeners))
+                .wrap(from_fn(pages::render_errors))
+                .wrap(from_fn(headers::split_listeners))
                 .wrap(from_fn(deadline::bound_requests))
-                .wrap(from_fn(routes::security_headers))
+                .wrap(from_fn(headers::security_headers))
                 .wrap(from_fn(log_request))
                 .configure(move |cfg| routes::configure(cfg, &static_dir, optional))
         })

@@ -21,9 +21,34 @@ pub(crate) mod contract;
 pub const RETAIN_AFTER_EXPIRY: Duration = Duration::from_secs(3600);
 
 /// The store could not be reached or answered nonsense; the request cannot be decided.
+/// The underlying error, when there is one, is kept as the source.
 #[derive(Debug, thiserror::Error)]
-#[error("store unavailable: {0}")]
-pub struct StoreError(pub String);
+#[error("store unavailable: {message}")]
+pub struct StoreError {
+    message: String,
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl StoreError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// `message`, caused by `source`.
+    pub fn caused_by(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            message: message.into(),
+            source: Some(Box::new(source)),
+        }
+    }
+}
 
 /// The answer to a request for a send slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -237,7 +237,7 @@ fn from_millis(ms: u64) -> SystemTime {
 }
 
 fn corrupt(what: &str) -> StoreError {
-    StoreError(format!("unreadable {what} in redis"))
+    StoreError::new(format!("unreadable {what} in redis"))
 }
 
 impl RedisStore {
@@ -290,9 +290,14 @@ impl RedisStore {
         }
     }
 
-    fn failed(&self, e: impl std::fmt::Display) -> StoreError {
+    fn failed(&self, e: redis::RedisError) -> StoreError {
         self.metrics.store_error();
-        StoreError(e.to_string())
+        StoreError::caused_by(e.to_string(), e)
+    }
+
+    fn timed_out(&self) -> StoreError {
+        self.metrics.store_error();
+        StoreError::new("redis call timed out")
     }
 
     async fn run<T: FromRedisValue>(
@@ -308,7 +313,7 @@ impl RedisStore {
         match tokio::time::timeout(CALL_TIMEOUT, call).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(self.failed(e)),
-            Err(_) => Err(self.failed("redis call timed out")),
+            Err(_) => Err(self.timed_out()),
         }
     }
 
@@ -328,7 +333,7 @@ impl RedisStore {
         match tokio::time::timeout(CALL_TIMEOUT, call).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(self.failed(e)),
-            Err(_) => Err(self.failed("redis call timed out")),
+            Err(_) => Err(self.timed_out()),
         }
     }
 
@@ -484,7 +489,8 @@ impl VerificationStore for RedisStore {
         let e164 = fresh.to.e164().to_string();
         let keep_until = millis(fresh.expires_at + RETAIN_AFTER_EXPIRY);
         let voice = match &fresh.voice {
-            Some(ticket) => serde_json::to_string(ticket).map_err(|e| StoreError(e.to_string()))?,
+            Some(ticket) => serde_json::to_string(ticket)
+                .map_err(|e| StoreError::caused_by("cannot encode a voice ticket", e))?,
             None => String::new(),
         };
         let fields: Vec<String> = self
@@ -530,7 +536,8 @@ impl VerificationStore for RedisStore {
             delivery_status: attempt.delivery_status,
             provider_ref: attempt.provider_ref,
         };
-        let json = serde_json::to_string(&stored).map_err(|e| StoreError(e.to_string()))?;
+        let json = serde_json::to_string(&stored)
+            .map_err(|e| StoreError::caused_by("cannot encode a send attempt", e))?;
         let _: i64 = self
             .run(self.scripts.add_attempt.key(key).arg(json))
             .await?;
@@ -712,7 +719,8 @@ impl VerificationStore for RedisStore {
         if pong == "PONG" {
             Ok(())
         } else {
-            Err(self.failed(format!("unexpected PING answer {pong:?}")))
+            self.metrics.store_error();
+            Err(StoreError::new(format!("unexpected PING answer {pong:?}")))
         }
     }
 }

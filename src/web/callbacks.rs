@@ -3,7 +3,7 @@
 //! pass the raw request to the verifier, which checks signatures.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 
 use super::AppState;
 use crate::channels::Inbound;
@@ -43,16 +43,38 @@ fn query_field(req: &HttpRequest, name: &str) -> String {
         .unwrap_or_default()
 }
 
-fn refused(error: CallbackError) -> HttpResponse {
-    let status = match error {
-        CallbackError::Forbidden => StatusCode::FORBIDDEN,
-        CallbackError::NotFound => StatusCode::NOT_FOUND,
-        CallbackError::Store(e) => {
+/// A refused provider request: an empty `403`, `404` or `503` (providers read only the
+/// status). Store failures are logged once, here.
+#[derive(Debug)]
+pub struct Refused(CallbackError);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl From<CallbackError> for Refused {
+    fn from(error: CallbackError) -> Self {
+        if let CallbackError::Store(e) = &error {
             tracing::error!(error = %e, "store unavailable");
-            StatusCode::SERVICE_UNAVAILABLE
         }
-    };
-    HttpResponse::build(status).finish()
+        Self(error)
+    }
+}
+
+impl ResponseError for Refused {
+    fn status_code(&self) -> StatusCode {
+        match self.0 {
+            CallbackError::Forbidden => StatusCode::FORBIDDEN,
+            CallbackError::NotFound => StatusCode::NOT_FOUND,
+            CallbackError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status_code()).finish()
+    }
 }
 
 /// `GET|POST /voice/{call_id}?provider=NAME`: the XML a SignalWire or Plivo call reads.
@@ -61,20 +83,16 @@ pub async fn call_document(
     req: HttpRequest,
     call_id: web::Path<String>,
     body: web::Bytes,
-) -> HttpResponse {
+) -> Result<HttpResponse, Refused> {
     let url = public_url(&state, &req);
     let request = inbound(&req, &url, &body, state.verifier.now());
-    match state
+    let xml = state
         .verifier
         .call_document(&call_id, &query_field(&req, "provider"), &request)
-        .await
-    {
-        Ok(xml) => HttpResponse::Ok()
-            .content_type("application/xml; charset=utf-8")
-            .insert_header(("cache-control", "no-store"))
-            .body(xml),
-        Err(error) => refused(error),
-    }
+        .await?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/xml; charset=utf-8")
+        .body(xml))
 }
 
 /// `POST /webhooks/{provider}?v=ID`: a signed delivery report.
@@ -83,15 +101,12 @@ pub async fn delivery_report(
     req: HttpRequest,
     provider: web::Path<String>,
     body: web::Bytes,
-) -> HttpResponse {
+) -> Result<HttpResponse, Refused> {
     let url = public_url(&state, &req);
     let request = inbound(&req, &url, &body, state.verifier.now());
-    match state
+    state
         .verifier
         .record_delivery(&provider, &query_field(&req, "v"), &request)
-        .await
-    {
-        Ok(()) => HttpResponse::NoContent().finish(),
-        Err(error) => refused(error),
-    }
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -1,16 +1,22 @@
-//! Twilio Verify v2, as Twilio's SDKs call it (SPEC §6): form-encoded requests, Basic
-//! auth with `twilio_compat.account_sid`/`auth_token`, Twilio's resource shapes and
-//! error codes. Only mounted when `twilio_compat.enabled`.
+//! Twilio Verify v2, as Twilio's SDKs call it: form-encoded requests, Basic auth with
+//! `twilio_compat.account_sid`/`auth_token`, Twilio's resource shapes and error codes.
+//! Only mounted when `twilio_compat.enabled`.
 
+use std::fmt;
+use std::future::{Ready, ready};
+
+use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 use base64::Engine as _;
+use futures_util::future::LocalBoxFuture;
 use serde_json::{Value, json};
 
+use super::errors::{self, meaning};
 use super::{AppState, BodyError, client_ip, read_body, rfc3339};
 use crate::code::credential_matches;
-use crate::domain::{Channel, Status, Verification};
+use crate::domain::{Channel, RetryAfter, Status, Verification};
 use crate::phone::PhoneNumber;
 use crate::verification::{Requester, VerifyError};
 
@@ -22,102 +28,208 @@ pub struct TwilioCompat {
     pub service_sid: String,
 }
 
-/// A Twilio error body: `{code, message, more_info, status}`.
-fn error(status: StatusCode, code: u32, message: impl Into<String>) -> HttpResponse {
-    HttpResponse::build(status)
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(json!({
-            "code": code,
-            "message": message.into(),
-            "more_info": format!("https://www.twilio.com/docs/errors/{code}"),
-            "status": status.as_u16(),
+/// A Twilio error: `{code, message, more_info, status}`.
+#[derive(Debug)]
+pub struct TwilioError {
+    status: StatusCode,
+    code: u32,
+    message: String,
+    retry_after: Option<RetryAfter>,
+    challenge: bool,
+    allow: Option<&'static str>,
+}
+
+impl TwilioError {
+    fn new(status: StatusCode, code: u32, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+            challenge: false,
+            allow: None,
+        }
+    }
+
+    /// `60200`: a parameter Twilio would refuse.
+    fn invalid(parameter: &str, why: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            60200,
+            format!("Invalid parameter `{parameter}`: {why}"),
+        )
+    }
+
+    /// `20404`: nothing at this address (or another service's).
+    pub fn not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            20404,
+            "The requested resource was not found",
+        )
+    }
+
+    /// `20004`: a resource asked with a method it does not take.
+    pub fn method_not_allowed(allow: &'static str) -> Self {
+        Self {
+            allow: Some(allow),
+            ..Self::new(StatusCode::METHOD_NOT_ALLOWED, 20004, "Method not allowed")
+        }
+    }
+}
+
+impl fmt::Display for TwilioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.code, self.message)
+    }
+}
+
+impl ResponseError for TwilioError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status);
+        errors::retry_after(&mut response, self.retry_after);
+        if self.challenge {
+            response.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"Twilio API\""));
+        }
+        if let Some(allow) = self.allow {
+            response.insert_header((header::ALLOW, allow));
+        }
+        response.json(json!({
+            "code": self.code,
+            "message": self.message,
+            "more_info": format!("https://www.twilio.com/docs/errors/{}", self.code),
+            "status": self.status.as_u16(),
         }))
+    }
 }
 
-fn not_found(req: &HttpRequest) -> HttpResponse {
-    error(
-        StatusCode::NOT_FOUND,
-        20404,
-        format!("The requested resource {} was not found", req.path()),
-    )
+impl From<VerifyError> for TwilioError {
+    fn from(error: VerifyError) -> Self {
+        let meaning = meaning(&error);
+        let (code, message) = match &error {
+            VerifyError::CountryNotAllowed => (
+                60605,
+                "Verification delivery attempt blocked: geo permission",
+            ),
+            VerifyError::RateLimited(_) => (60203, "Max send attempts reached"),
+            VerifyError::Locked(_) | VerifyError::NotPending(Status::MaxAttemptsReached) => {
+                (60202, "Max check attempts reached")
+            }
+            VerifyError::NotFound | VerifyError::NotPending(_) => {
+                return Self::not_found();
+            }
+            VerifyError::NumberRejected => {
+                return Self::invalid("To", "the number cannot receive verification codes");
+            }
+            VerifyError::DeliveryFailed => (60008, "Unable to deliver the verification code"),
+            VerifyError::Store(_) => (20503, "Service Unavailable"),
+        };
+        Self {
+            retry_after: meaning.retry_after,
+            ..Self::new(meaning.status, code, message)
+        }
+    }
 }
 
-fn invalid(parameter: &str, why: &str) -> HttpResponse {
-    error(
-        StatusCode::BAD_REQUEST,
-        60200,
-        format!("Invalid parameter `{parameter}`: {why}"),
-    )
+impl From<BodyError> for TwilioError {
+    fn from(error: BodyError) -> Self {
+        match error {
+            BodyError::TooLarge => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                20413,
+                "Request body too large",
+            ),
+            BodyError::TimedOut => {
+                Self::new(StatusCode::REQUEST_TIMEOUT, 20408, "Request timed out")
+            }
+            BodyError::Unreadable => Self::invalid("body", "could not be read"),
+        }
+    }
 }
 
-/// Checks Basic auth and the service sid; `Some` is the refusal to send.
-fn refusal(state: &AppState, req: &HttpRequest, service_sid: &str) -> Option<HttpResponse> {
-    let Some(compat) = &state.twilio_compat else {
-        return Some(not_found(req));
-    };
-    let credentials = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b64| {
-            base64::engine::general_purpose::STANDARD
-                .decode(b64.trim())
-                .ok()
+/// A caller with the configured Basic credentials, asking for the configured service.
+pub struct TwilioAuth;
+
+impl TwilioAuth {
+    fn authenticate(req: &HttpRequest) -> Result<Self, TwilioError> {
+        let state = req
+            .app_data::<web::Data<AppState>>()
+            .expect("state is registered");
+        let compat = state
+            .twilio_compat
+            .as_ref()
+            .ok_or_else(TwilioError::not_found)?;
+        let credentials = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Basic "))
+            .and_then(|b64| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(b64.trim())
+                    .ok()
+            })
+            .and_then(|raw| String::from_utf8(raw).ok());
+        let authenticated = credentials
+            .as_deref()
+            .and_then(|c| c.split_once(':'))
+            .is_some_and(|(user, password)| {
+                credential_matches(&compat.account_sid, user)
+                    & credential_matches(compat.auth_token.expose(), password)
+            });
+        if !authenticated {
+            return Err(TwilioError {
+                challenge: true,
+                ..TwilioError::new(StatusCode::UNAUTHORIZED, 20003, "Authenticate")
+            });
+        }
+        if req.match_info().get("service_sid") != Some(compat.service_sid.as_str()) {
+            return Err(TwilioError::not_found());
+        }
+        Ok(Self)
+    }
+}
+
+impl FromRequest for TwilioAuth {
+    type Error = TwilioError;
+    type Future = Ready<Result<Self, TwilioError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Self::authenticate(req))
+    }
+}
+
+/// The form fields of a request, as Twilio's SDKs send them.
+pub struct TwilioForm(Vec<(String, String)>);
+
+impl TwilioForm {
+    /// A field, when present and not empty.
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    }
+}
+
+impl FromRequest for TwilioForm {
+    type Error = TwilioError;
+    type Future = LocalBoxFuture<'static, Result<Self, TwilioError>>;
+
+    fn from_request(_: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let payload = payload.take();
+        Box::pin(async move {
+            let body = read_body(payload).await?;
+            Ok(Self(
+                url::form_urlencoded::parse(&body).into_owned().collect(),
+            ))
         })
-        .and_then(|raw| String::from_utf8(raw).ok());
-    let authenticated = credentials
-        .as_deref()
-        .and_then(|c| c.split_once(':'))
-        .is_some_and(|(user, password)| {
-            credential_matches(&compat.account_sid, user)
-                & credential_matches(compat.auth_token.expose(), password)
-        });
-    if !authenticated {
-        let mut response = error(StatusCode::UNAUTHORIZED, 20003, "Authenticate");
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            header::HeaderValue::from_static("Basic realm=\"Twilio API\""),
-        );
-        return Some(response);
     }
-    if service_sid != compat.service_sid {
-        return Some(not_found(req));
-    }
-    None
-}
-
-async fn form(payload: web::Payload) -> Result<Vec<(String, String)>, HttpResponse> {
-    let body = read_body(payload).await.map_err(|e| match e {
-        BodyError::TooLarge => error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            20413,
-            "Request body too large",
-        ),
-        BodyError::TimedOut => error(StatusCode::REQUEST_TIMEOUT, 20408, "Request timed out"),
-        BodyError::Unreadable => invalid("body", "could not be read"),
-    })?;
-    Ok(url::form_urlencoded::parse(&body).into_owned().collect())
-}
-
-/// The form of an authorized request for this service; `Err` is the refusal to send.
-async fn authorized_form(
-    state: &AppState,
-    req: &HttpRequest,
-    service_sid: &str,
-    payload: web::Payload,
-) -> Result<Vec<(String, String)>, HttpResponse> {
-    match refusal(state, req, service_sid) {
-        Some(response) => Err(response),
-        None => form(payload).await,
-    }
-}
-
-fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    form.iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-        .filter(|v| !v.is_empty())
 }
 
 /// The Verification resource, with Twilio's field names and formats.
@@ -150,190 +262,110 @@ fn resource(state: &AppState, service_sid: &str, v: &Verification) -> Value {
     })
 }
 
-fn verification_error(req: &HttpRequest, e: VerifyError) -> HttpResponse {
-    match e {
-        VerifyError::CountryNotAllowed => error(
-            StatusCode::FORBIDDEN,
-            60605,
-            "Verification delivery attempt blocked: geo permission",
-        ),
-        VerifyError::RateLimited(wait) => {
-            let mut response = error(
-                StatusCode::TOO_MANY_REQUESTS,
-                60203,
-                "Max send attempts reached",
-            );
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, wait.secs().into());
-            response
-        }
-        VerifyError::Locked(wait) => {
-            let mut response = error(
-                StatusCode::TOO_MANY_REQUESTS,
-                60202,
-                "Max check attempts reached",
-            );
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, wait.secs().into());
-            response
-        }
-        VerifyError::NotPending(Status::MaxAttemptsReached) => error(
-            StatusCode::TOO_MANY_REQUESTS,
-            60202,
-            "Max check attempts reached",
-        ),
-        VerifyError::NotFound | VerifyError::NotPending(_) => not_found(req),
-        VerifyError::NumberRejected => {
-            invalid("To", "the number cannot receive verification codes")
-        }
-        VerifyError::DeliveryFailed => error(
-            StatusCode::BAD_GATEWAY,
-            60008,
-            "Unable to deliver the verification code",
-        ),
-        VerifyError::Store(e) => {
-            tracing::error!(error = %e, "store unavailable");
-            error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                20503,
-                "Service Unavailable",
-            )
-        }
-    }
+/// The verification id inside a `VE…` sid.
+fn verification_id(sid: &str) -> Result<&str, TwilioError> {
+    sid.strip_prefix("VE").ok_or_else(TwilioError::not_found)
 }
 
-fn ok(status: StatusCode, body: Value) -> HttpResponse {
-    HttpResponse::build(status)
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(body)
+fn parse_phone(raw: &str, state: &AppState) -> Result<PhoneNumber, TwilioError> {
+    PhoneNumber::parse(raw, state.verifier.policy().default_region)
+        .map_err(|e| TwilioError::invalid("To", &e.to_string()))
 }
 
 /// `POST /v2/Services/{ServiceSid}/Verifications`.
 pub async fn create(
     state: web::Data<AppState>,
+    _auth: TwilioAuth,
     req: HttpRequest,
     service_sid: web::Path<String>,
-    payload: web::Payload,
-) -> HttpResponse {
-    let form = match authorized_form(&state, &req, &service_sid, payload).await {
-        Ok(form) => form,
-        Err(response) => return response,
-    };
-    let policy = state.verifier.policy();
-    let Some(raw_to) = field(&form, "To") else {
-        return invalid("To", "required");
-    };
-    let to = match PhoneNumber::parse(raw_to, policy.default_region) {
-        Ok(to) => to,
-        Err(e) => return invalid("To", &e.to_string()),
-    };
-    let Some(channel) = field(&form, "Channel").and_then(Channel::parse) else {
-        return invalid("Channel", "must be sms or call");
-    };
-    match state
-        .verifier
-        .start(
-            &to,
-            channel,
-            &Requester::from_ip(client_ip(&req, &state.trusted_proxies)),
-        )
-        .await
-    {
-        Ok(v) => ok(StatusCode::CREATED, resource(&state, &service_sid, &v)),
-        Err(e) => verification_error(&req, e),
-    }
+    form: TwilioForm,
+) -> Result<HttpResponse, TwilioError> {
+    let to = parse_phone(
+        form.get("To")
+            .ok_or_else(|| TwilioError::invalid("To", "required"))?,
+        &state,
+    )?;
+    let channel = form
+        .get("Channel")
+        .and_then(Channel::parse)
+        .ok_or_else(|| TwilioError::invalid("Channel", "must be sms or call"))?;
+    let requester = Requester::from_ip(client_ip(&req, &state.trusted_proxies));
+    let v = state.verifier.start(&to, channel, &requester).await?;
+    Ok(HttpResponse::Created().json(resource(&state, &service_sid, &v)))
 }
 
 /// `POST /v2/Services/{ServiceSid}/VerificationCheck` with `Code` and `To` or `VerificationSid`.
 pub async fn check(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    _auth: TwilioAuth,
     service_sid: web::Path<String>,
-    payload: web::Payload,
-) -> HttpResponse {
-    let form = match authorized_form(&state, &req, &service_sid, payload).await {
-        Ok(form) => form,
-        Err(response) => return response,
-    };
-    let policy = state.verifier.policy();
-    let code = match field(&form, "Code").map(|c| policy.format.parse(c)) {
-        Some(Ok(code)) => code,
-        Some(Err(e)) => return invalid("Code", &e.to_string()),
-        None => return invalid("Code", "required"),
-    };
-    let result = match (field(&form, "VerificationSid"), field(&form, "To")) {
-        (Some(sid), _) => match sid.strip_prefix("VE") {
-            Some(id) => state.verifier.check(id, &code).await,
-            None => return not_found(&req),
-        },
-        (None, Some(to)) => match PhoneNumber::parse(to, policy.default_region) {
-            Ok(to) => state.verifier.check_number(&to, &code).await,
-            Err(e) => return invalid("To", &e.to_string()),
-        },
-        (None, None) => return invalid("To", "either To or VerificationSid is required"),
-    };
-    match result {
-        Ok(result) => {
-            let mut body = resource(&state, &service_sid, &result.verification);
-            body["valid"] = json!(result.valid);
-            for unused in ["lookup", "send_code_attempts", "url", "sna"] {
-                body.as_object_mut().map(|o| o.remove(unused));
-            }
-            body["sna_attempts_error_codes"] = json!([]);
-            ok(StatusCode::OK, body)
+    form: TwilioForm,
+) -> Result<HttpResponse, TwilioError> {
+    let code = state
+        .verifier
+        .policy()
+        .format
+        .parse(
+            form.get("Code")
+                .ok_or_else(|| TwilioError::invalid("Code", "required"))?,
+        )
+        .map_err(|e| TwilioError::invalid("Code", &e.to_string()))?;
+    let result = match (form.get("VerificationSid"), form.get("To")) {
+        (Some(sid), _) => state.verifier.check(verification_id(sid)?, &code).await?,
+        (None, Some(to)) => {
+            let to = parse_phone(to, &state)?;
+            state.verifier.check_number(&to, &code).await?
         }
-        Err(e) => verification_error(&req, e),
+        (None, None) => {
+            return Err(TwilioError::invalid(
+                "To",
+                "either To or VerificationSid is required",
+            ));
+        }
+    };
+    let mut body = resource(&state, &service_sid, &result.verification);
+    body["valid"] = json!(result.valid);
+    for unused in ["lookup", "send_code_attempts", "url", "sna"] {
+        body.as_object_mut().map(|o| o.remove(unused));
     }
+    body["sna_attempts_error_codes"] = json!([]);
+    Ok(HttpResponse::Ok().json(body))
 }
 
 /// `GET /v2/Services/{ServiceSid}/Verifications/{Sid}`.
 pub async fn fetch(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    _auth: TwilioAuth,
     path: web::Path<(String, String)>,
-) -> HttpResponse {
+) -> Result<HttpResponse, TwilioError> {
     let (service_sid, sid) = path.into_inner();
-    if let Some(response) = refusal(&state, &req, &service_sid) {
-        return response;
-    }
-    let Some(id) = sid.strip_prefix("VE") else {
-        return not_found(&req);
-    };
-    match state.verifier.get(id).await {
-        Ok(v) => ok(StatusCode::OK, resource(&state, &service_sid, &v)),
-        Err(e) => verification_error(&req, e),
-    }
+    let v = state.verifier.get(verification_id(&sid)?).await?;
+    Ok(HttpResponse::Ok().json(resource(&state, &service_sid, &v)))
 }
 
 /// `POST /v2/Services/{ServiceSid}/Verifications/{Sid}` with `Status=canceled|approved`.
 pub async fn update(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    _auth: TwilioAuth,
     path: web::Path<(String, String)>,
-    payload: web::Payload,
-) -> HttpResponse {
+    form: TwilioForm,
+) -> Result<HttpResponse, TwilioError> {
     let (service_sid, sid) = path.into_inner();
-    let form = match authorized_form(&state, &req, &service_sid, payload).await {
-        Ok(form) => form,
-        Err(response) => return response,
+    let id = verification_id(&sid)?;
+    let v = match form.get("Status") {
+        Some("canceled") => state.verifier.cancel(id).await?,
+        Some("approved") => state.verifier.approve(id).await?,
+        _ => {
+            return Err(TwilioError::invalid(
+                "Status",
+                "must be canceled or approved",
+            ));
+        }
     };
-    let Some(id) = sid.strip_prefix("VE") else {
-        return not_found(&req);
-    };
-    let result = match field(&form, "Status") {
-        Some("canceled") => state.verifier.cancel(id).await,
-        Some("approved") => state.verifier.approve(id).await,
-        _ => return invalid("Status", "must be canceled or approved"),
-    };
-    match result {
-        Ok(v) => ok(StatusCode::OK, resource(&state, &service_sid, &v)),
-        Err(e) => verification_error(&req, e),
-    }
+    Ok(HttpResponse::Ok().json(resource(&state, &service_sid, &v)))
 }
 
 /// Anything else under `/v2`.
-pub async fn unknown(req: HttpRequest) -> HttpResponse {
-    not_found(&req)
+pub async fn unknown() -> Result<HttpResponse, TwilioError> {
+    Err(TwilioError::not_found())
 }

@@ -446,3 +446,79 @@ async fn an_upper_case_https_public_url_still_gets_secure_cookies_and_hsts() {
     assert!(cookie.contains("Secure"), "{cookie}");
     assert!(page.header("strict-transport-security").is_some());
 }
+
+#[tokio::test]
+async fn a_wrong_method_gets_405_with_allow_on_every_front_end() {
+    let app = spawn_app_with(&[
+        ("PHONE_VERIFY__TWILIO_COMPAT__ENABLED", "true"),
+        ("PHONE_VERIFY__TWILIO_COMPAT__ACCOUNT_SID", "AC1"),
+        (
+            "PHONE_VERIFY__TWILIO_COMPAT__AUTH_TOKEN",
+            "compat-token-0123456789abcdef0123456789",
+        ),
+        ("PHONE_VERIFY__TWILIO_COMPAT__SERVICE_SID", "VA1"),
+        ("PHONE_VERIFY__COMPAT__SIGNALWIRE_ROUTES", "true"),
+        ("PHONE_VERIFY__COMPAT__PLIVO_ROUTES", "true"),
+    ])
+    .await;
+    let http = reqwest::Client::new();
+    let cases = [
+        (reqwest::Method::DELETE, "/verify", "GET, POST"),
+        (reqwest::Method::GET, "/request", "POST"),
+        (reqwest::Method::PUT, "/api/v1/verifications", "POST"),
+        (reqwest::Method::GET, "/api/v1/verifications/check", "POST"),
+        (
+            reqwest::Method::PATCH,
+            "/api/v1/verifications/0123456789abcdef0123456789abcdef",
+            "GET, DELETE",
+        ),
+        (reqwest::Method::POST, "/api/openapi.json", "GET"),
+        (
+            reqwest::Method::GET,
+            "/v2/Services/VA1/Verifications",
+            "POST",
+        ),
+        (reqwest::Method::DELETE, "/request-auth", "GET, POST"),
+        (reqwest::Method::POST, "/checkcode/1/2", "GET"),
+        (reqwest::Method::GET, "/webhooks/twilio", "POST"),
+        (reqwest::Method::TRACE, "/healthz", "GET"),
+    ];
+    for (method, path, allow) in cases {
+        let response = http
+            .request(method.clone(), app.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 405, "{method} {path}");
+        assert_eq!(
+            response
+                .headers()
+                .get("allow")
+                .and_then(|v| v.to_str().ok()),
+            Some(allow),
+            "{method} {path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn api_answers_and_redirects_are_never_cached() {
+    let app = spawn_app_with(&[("PHONE_VERIFY__API__KEYS", "cache-test-key-0123456")]).await;
+    let client = crate::helpers::api(&app, "cache-test-key-0123456");
+    let started = client.start(A).await;
+    let refused = client.start(A).await;
+    let missing = client.get("/api/v1/verifications/nope").await;
+    for reply in [&started, &refused, &missing] {
+        assert_eq!(
+            reply.header("cache-control"),
+            Some("no-store"),
+            "{}",
+            reply.status
+        );
+    }
+    let redirect = app.browser().get("/verify").await;
+    assert_eq!(redirect.status, 303);
+    assert_eq!(redirect.header("cache-control"), Some("no-store"));
+    let css = app.browser().get("/static/app.css").await;
+    assert_eq!(css.header("cache-control"), Some("public, max-age=3600"));
+}
