@@ -77,7 +77,8 @@ fn outcome(decision: &CheckDecision) -> Result<bool, CheckRefusal> {
     }
 }
 
-/// Runs every case against fresh stores from `make`.
+/// Runs every case against fresh stores from `make`. Call it from a multi-threaded
+/// runtime: the parallel cases must really run in parallel to prove anything.
 pub(crate) async fn run_all(make: impl Fn() -> Box<dyn VerificationStore>) {
     unknown_ids_are_not_found(&*make()).await;
     issued_codes_round_trip(&*make()).await;
@@ -605,10 +606,14 @@ async fn parallel_right_codes_approve_exactly_once(store: Arc<dyn VerificationSt
         .issue_code(fresh(&phone(12), "123456", t(0)), t(0))
         .await
         .unwrap();
+    let start = Arc::new(tokio::sync::Barrier::new(16));
     let tasks: Vec<_> = (0..16)
         .map(|_| {
-            let (store, v) = (store.clone(), v.clone());
-            tokio::spawn(async move { outcome(&check(&*store, &v, "123456", t(1)).await) })
+            let (store, v, start) = (store.clone(), v.clone(), start.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                outcome(&check(&*store, &v, "123456", t(1)).await)
+            })
         })
         .collect();
     let mut approved = 0;
@@ -625,10 +630,14 @@ async fn parallel_wrong_codes_never_exceed_the_maximum(store: Arc<dyn Verificati
         .issue_code(fresh(&phone(13), "123456", t(0)), t(0))
         .await
         .unwrap();
+    let start = Arc::new(tokio::sync::Barrier::new(50));
     let tasks: Vec<_> = (0..50)
         .map(|_| {
-            let (store, v) = (store.clone(), v.clone());
-            tokio::spawn(async move { outcome(&check(&*store, &v, "000000", t(1)).await) })
+            let (store, v, start) = (store.clone(), v.clone(), start.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                outcome(&check(&*store, &v, "000000", t(1)).await)
+            })
         })
         .collect();
     let mut evaluated = 0;

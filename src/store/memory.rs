@@ -301,7 +301,7 @@ impl VerificationStore for TokenStorage {
 mod tests {
     use super::*;
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn memory_store_passes_the_contract() {
         super::super::contract::run_all(|| Box::new(TokenStorage::new())).await;
     }

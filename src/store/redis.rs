@@ -736,7 +736,7 @@ mod tests {
             .unwrap()
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn redis_store_passes_the_contract() {
         let Some(server) = RedisServer::start_or_skip().await else {
             return;
@@ -748,7 +748,7 @@ mod tests {
         .await;
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn every_key_left_after_the_contract_has_a_ttl() {
         let Some(server) = RedisServer::start_or_skip().await else {
             return;

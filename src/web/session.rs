@@ -216,6 +216,16 @@ mod tests {
     }
 
     #[test]
+    fn a_cookie_written_without_the_key_is_ignored() {
+        // What a forger could write: a well-formed session, in the clear.
+        let config = sessions(1);
+        let forged = Session::fresh(now()).bound_to("abc", now());
+        let cookie = Cookie::new("pv_session", forged.encode());
+        let req = TestRequest::default().cookie(cookie).to_http_request();
+        assert_eq!(config.read(&req, now()), None);
+    }
+
+    #[test]
     fn a_session_ends_after_its_lifetime_whatever_the_cookie_says() {
         let config = sessions(1);
         let cookie = config.cookie(&Session::fresh(now()));

@@ -87,18 +87,30 @@ async fn behind_https_the_cookie_is_secure_and_host_prefixed() {
 async fn a_tampered_session_cookie_is_ignored() {
     let app = spawn_app().await;
     let browser = app.browser();
-    browser.request_code(A, "sms").await;
-    let tampered = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
+    // The browser's real cookie, bound to a real pending verification.
+    let started = browser.request_code(A, "sms").await;
+    let (name, value) = cookie_pair(&started)
+        .split_once('=')
+        .map(|(n, v)| (n.to_string(), v.to_string()))
         .unwrap();
-    let response = tampered
-        .get(app.url("/verify"))
-        .header("cookie", "pv_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=0123456789abcdef0123456789abcdef.0123456789abcdef0123456789abcdef")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 303);
+    let untouched = with_cookie(
+        &app,
+        reqwest::Method::GET,
+        "/verify",
+        &format!("{name}={value}"),
+        &[],
+    )
+    .await;
+    assert_eq!(untouched.status, 200, "the real cookie opens the code form");
+    // The same cookie with one character changed, anywhere in it.
+    for at in [0, value.len() / 2, value.len() - 2] {
+        let mut bytes = value.clone().into_bytes();
+        bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+        let tampered = format!("{name}={}", String::from_utf8(bytes).unwrap());
+        let response = with_cookie(&app, reqwest::Method::GET, "/verify", &tampered, &[]).await;
+        assert_eq!(response.status, 303, "tampered at {at}");
+        assert_eq!(response.location(), Some("/"));
+    }
 }
 
 #[tokio::test]
