@@ -418,3 +418,48 @@ async fn a_start_for_a_locked_number_is_answered_like_any_other_send_limit() {
     assert!(wait > 3000, "honest about when to retry: {wait}");
     assert_eq!(app.messages_to(A).len(), sent, "nothing sent");
 }
+
+#[tokio::test]
+async fn the_openapi_document_tells_the_truth_under_schemathesis() {
+    let Some(python) = python_with("schemathesis") else {
+        return;
+    };
+    let app = app_with(&[
+        ("PHONE_VERIFY__VERIFICATION__MAX_SENDS_PER_IP", "100000000"),
+        ("PHONE_VERIFY__VERIFICATION__MAX_SENDS_PER_NUMBER", "1000"),
+        ("PHONE_VERIFY__VERIFICATION__RESEND_COOLDOWN_SECS", "0"),
+    ])
+    .await;
+    let support = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support");
+    // Every check (two left out, for the reasons in schemathesis.toml), a quick run.
+    let output = tokio::process::Command::new(python)
+        .current_dir(support)
+        .env("PYTHONPATH", support)
+        .args([
+            "-c",
+            "import sys, schemathesis.cli; sys.argv[0] = 'schemathesis'; schemathesis.cli.schemathesis()",
+            "--config-file",
+            "schemathesis.toml",
+            "run",
+            &app.url("/api/openapi.json"),
+            "--checks",
+            "all",
+            "--exclude-checks",
+            "use_after_free,ensure_resource_availability",
+            "-H",
+            &format!("Authorization: Bearer {KEY}"),
+            "--max-examples",
+            "25",
+            "--no-color",
+        ])
+        .output()
+        .await
+        .unwrap();
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{report}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(report.contains("passed"), "{report}");
+}

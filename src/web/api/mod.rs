@@ -59,10 +59,6 @@ pub struct CheckBody {
     verification: VerificationBody,
 }
 
-/// The number as a person or a database holds it: E.164, or national in
-/// `verification.default_region`, with the usual separators.
-const PHONE_PATTERN: &str = r"^\s*\+?[0-9 ().\/-]{5,32}\s*$";
-
 /// Starts (or resends) a verification.
 #[derive(Deserialize, ToSchema)]
 pub struct StartRequest {
@@ -82,14 +78,20 @@ pub struct StartRequest {
 /// Checks a code, by number or by verification id (one of the two is required).
 #[derive(Deserialize, ToSchema)]
 pub struct CheckRequest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     #[schema(format = "phone", min_length = 5, max_length = 40)]
     to: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     #[schema(pattern = "^[0-9a-f]{32}$")]
     id: Option<String>,
     /// The code as typed; its pattern follows `verification.code_length` and `code_alphabet`.
     code: String,
+}
+
+/// An optional string that, when sent, is a string: `null` is refused like any other
+/// wrong type (the document says so).
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    String::deserialize(deserializer).map(Some)
 }
 
 fn verification_body(v: &Verification, max_attempts: u32) -> VerificationBody {
@@ -361,10 +363,12 @@ pub fn document(policy: &Policy) -> serde_json::Value {
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
     doc.info.license = None;
     let mut doc = serde_json::to_value(doc).expect("the OpenAPI document serializes");
-    let schemas = &mut doc["components"]["schemas"];
-    schemas["CheckRequest"]["properties"]["code"]["pattern"] = policy.format.pattern().into();
-    for request in ["StartRequest", "CheckRequest"] {
-        schemas[request]["properties"]["to"]["pattern"] = PHONE_PATTERN.into();
+    let check = &mut doc["components"]["schemas"]["CheckRequest"];
+    check["properties"]["code"]["pattern"] = policy.format.pattern().into();
+    // One of `to` and `id` is required, and neither may be null.
+    check["anyOf"] = serde_json::json!([{"required": ["to"]}, {"required": ["id"]}]);
+    for field in ["to", "id"] {
+        check["properties"][field]["type"] = "string".into();
     }
     doc
 }
