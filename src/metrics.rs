@@ -1,4 +1,5 @@
-//! Prometheus metrics (SPEC §10), kept in memory per process and rendered as text.
+//! Prometheus metrics, kept in memory per process and rendered as text: verifications
+//! started, checks, sends per provider and outcome, provider latency, store errors.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -102,10 +102,6 @@ impl Application {
         self.address
     }
 
-    pub fn port(&self) -> u16 {
-        self.address.port()
-    }
-
     /// Serves until SIGTERM or Ctrl-C, then finishes in-flight requests and returns.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await

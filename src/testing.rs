@@ -138,10 +138,6 @@ impl RedisServer {
         }
     }
 
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }

@@ -167,7 +167,8 @@ pub struct StatusUpdate {
 }
 
 /// Maps a provider's message or call status onto ours: `queued`, `sent`, `delivered`,
-/// `undelivered`, `failed` (`reference/providers.md` §5). Unknown statuses are ignored.
+/// `undelivered`, `failed`, from every provider's own words for message and call states.
+/// Unknown statuses are ignored.
 pub fn normalize_status(raw: &str) -> Option<&'static str> {
     Some(match raw.trim().to_ascii_lowercase().as_str() {
         "accepted" | "scheduled" | "queued" | "sending" | "initiated" | "ringing" => "queued",

@@ -1,7 +1,6 @@
 //! Plivo: JSON bodies (`src`, `dst`, `text`), Basic auth, paths with a trailing slash,
 //! `{api_id, error}` errors. Calls fetch Plivo XML from our `/voice/{call_id}`; Plivo
-//! signs what it sends us with V3 (voice) or V2 (messaging) signatures. Wire formats:
-//! `reference/providers.md` §3.
+//! signs what it sends us with V3 (voice) or V2 (messaging) signatures.
 
 use async_trait::async_trait;
 use serde_json::json;

@@ -1,6 +1,6 @@
 //! How providers sign the requests they make to us, as pure functions: Twilio and
-//! SignalWire HMAC-SHA1, Plivo V2/V3 HMAC-SHA256, Telnyx Ed25519. Sources and test
-//! vectors: `reference/providers.md` §1.3, §2.3, §3.3, §4.3.
+//! SignalWire HMAC-SHA1, Plivo V2/V3 HMAC-SHA256, Telnyx Ed25519. The tests check each
+//! against the providers' own published examples.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;

@@ -1,6 +1,6 @@
 //! Telnyx: JSON bodies, Bearer auth. SMS through `/v2/messages`; calls through the TeXML
 //! Calls API with the instructions inline (`Texml`). Telnyx signs callbacks with Ed25519
-//! over `timestamp|body`. Wire formats: `reference/providers.md` §4.
+//! over `timestamp|body`, and sends the public key to check it with in its portal.
 
 use async_trait::async_trait;
 use serde_json::json;

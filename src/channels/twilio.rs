@@ -1,7 +1,7 @@
 //! Twilio and SignalWire: one REST dialect (form-encoded PascalCase fields, Basic auth,
 //! `{code, message}` errors, `sid` ids) at different paths. Twilio calls carry inline
-//! TwiML; SignalWire calls fetch cXML from our `/voice/{call_id}`. Wire formats:
-//! `reference/providers.md` §1 and §2.
+//! TwiML; SignalWire calls fetch cXML from our `/voice/{call_id}`. Twilio signs what it
+//! sends us with the auth token, SignalWire with its signing key.
 
 use async_trait::async_trait;
 

@@ -25,7 +25,7 @@ const LIST_KEYS: [&str; 5] = [
     "api.keys",
 ];
 
-/// Everything phone-verify can be told, section by section (SPEC §2).
+/// Everything phone-verify can be told, section by section, as `config.toml` has it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {

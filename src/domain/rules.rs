@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::model::{RetryAfter, Status, Verification};
 use crate::code::CodeHash;
 
-/// Limits on sending codes (SPEC §3).
+/// Limits on sending codes: a cooldown and a window per number, a window per address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SendLimits {
     pub cooldown: Duration,
@@ -20,7 +20,8 @@ pub struct SendLimits {
     pub ip_window: Duration,
 }
 
-/// Limits on checking codes (SPEC §3).
+/// Limits on checking codes: wrong codes per verification, consecutive wrong codes
+/// per number before it is locked, and how long the lock lasts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CheckLimits {
     pub max_attempts: u32,

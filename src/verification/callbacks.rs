@@ -1,7 +1,10 @@
 //! Requests providers make to us: the instructions a call reads (`/voice/{call_id}`,
 //! for providers that fetch them) and signed delivery reports (`/webhooks/{provider}`).
 
-use crate::channels::{Inbound, SignatureCheck};
+use crate::channels::SignatureCheck;
+
+/// A request a provider made to us, as the web layer received it.
+pub use crate::channels::Inbound;
 use crate::code::credential_matches;
 use crate::domain::{Status, Verification, VoiceTicket};
 

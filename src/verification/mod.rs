@@ -15,7 +15,10 @@ use crate::channels::Channels;
 use crate::code::{CodeHasher, CodeSealer};
 use crate::domain::{RetryAfter, Status, Verification};
 use crate::metrics::Metrics;
-use crate::store::{StoreError, VerificationStore};
+use crate::store::VerificationStore;
+
+/// Why the store could not decide (the `Store` variant of the errors below).
+pub use crate::store::StoreError;
 
 pub mod callbacks;
 mod delivery;
@@ -23,7 +26,6 @@ pub mod idempotency;
 pub mod policy;
 pub mod usecases;
 
-pub use callbacks::CallId;
 pub use policy::Policy;
 pub use usecases::Requester;
 

@@ -6,8 +6,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 
 use super::AppState;
-use crate::channels::Inbound;
 use crate::verification::CallbackError;
+use crate::verification::callbacks::Inbound;
 
 /// The request as the provider sent it, with the URL it called (our public origin).
 fn inbound<'a>(

@@ -58,6 +58,7 @@ pub fn retry_after(builder: &mut HttpResponseBuilder, wait: Option<RetryAfter>) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::verification::StoreError;
     use std::time::Duration;
 
     #[test]
@@ -76,11 +77,7 @@ mod tests {
             ),
             (VerifyError::NumberRejected, 422, None),
             (VerifyError::DeliveryFailed, 502, None),
-            (
-                VerifyError::Store(crate::store::StoreError::new("down")),
-                503,
-                None,
-            ),
+            (VerifyError::Store(StoreError::new("down")), 503, None),
         ];
         for (error, status, retry) in cases {
             let m = meaning(&error);

@@ -43,10 +43,6 @@ impl SessionConfig {
         }
     }
 
-    pub fn cookie_name(&self) -> &'static str {
-        self.name
-    }
-
     /// The session the request carries, if its cookie is present, decrypts, and the
     /// session has not outlived `ttl` at `now`.
     pub fn read(&self, req: &HttpRequest, now: SystemTime) -> Option<Session> {

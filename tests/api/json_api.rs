@@ -450,6 +450,8 @@ async fn the_openapi_document_tells_the_truth_under_schemathesis() {
             &format!("Authorization: Bearer {KEY}"),
             "--max-examples",
             "25",
+            "--generation-database",
+            "none",
             "--no-color",
         ])
         .output()
