@@ -9,9 +9,9 @@
 //! again, and a form shown again with a message is `422` there. The machine-facing APIs
 //! answer a country outside `allowed_countries` with `403`, as Twilio does.
 
-use actix_web::HttpResponseBuilder;
 use actix_web::http::StatusCode;
 use actix_web::http::header;
+use actix_web::{HttpResponse, HttpResponseBuilder};
 
 use crate::domain::{RetryAfter, Status};
 use crate::verification::VerifyError;
@@ -48,11 +48,36 @@ pub fn meaning(error: &VerifyError) -> Meaning {
     }
 }
 
-/// Adds `Retry-After` (whole seconds) when there is one.
-pub fn retry_after(builder: &mut HttpResponseBuilder, wait: Option<RetryAfter>) {
+/// `response`, saying when to try again when there is a wait.
+pub fn retry_later(mut response: HttpResponse, wait: Option<RetryAfter>) -> HttpResponse {
     if let Some(wait) = wait {
-        builder.insert_header((header::RETRY_AFTER, wait.secs()));
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, wait.secs().into());
     }
+    response
+}
+
+/// The start of every error answer: its status, `Retry-After` (whole seconds) when the
+/// client may try again, the authentication `challenge` it asks for, and the methods a
+/// route takes (`Allow`, for `405`).
+pub fn answer(
+    status: StatusCode,
+    retry_after: Option<RetryAfter>,
+    challenge: Option<&'static str>,
+    allow: Option<&'static str>,
+) -> HttpResponseBuilder {
+    let mut response = HttpResponseBuilder::new(status);
+    if let Some(wait) = retry_after {
+        response.insert_header((header::RETRY_AFTER, wait.secs()));
+    }
+    if let Some(challenge) = challenge {
+        response.insert_header((header::WWW_AUTHENTICATE, challenge));
+    }
+    if let Some(allow) = allow {
+        response.insert_header((header::ALLOW, allow));
+    }
+    response
 }
 
 #[cfg(test)]

@@ -60,9 +60,8 @@ impl ResponseError for TutorialError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut response = HttpResponse::build(self.status);
-        errors::retry_after(&mut response, self.retry_after);
-        response.json(json!({"status": self.outcome, "message": self.message}))
+        errors::answer(self.status, self.retry_after, None, None)
+            .json(json!({"status": self.outcome, "message": self.message}))
     }
 }
 

@@ -90,15 +90,8 @@ impl ResponseError for TwilioError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut response = HttpResponse::build(self.status);
-        errors::retry_after(&mut response, self.retry_after);
-        if self.challenge {
-            response.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"Twilio API\""));
-        }
-        if let Some(allow) = self.allow {
-            response.insert_header((header::ALLOW, allow));
-        }
-        response.json(json!({
+        let challenge = self.challenge.then_some("Basic realm=\"Twilio API\"");
+        errors::answer(self.status, self.retry_after, challenge, self.allow).json(json!({
             "code": self.code,
             "message": self.message,
             "more_info": format!("https://www.twilio.com/docs/errors/{}", self.code),

@@ -4,7 +4,6 @@
 use std::fmt;
 
 use actix_web::http::StatusCode;
-use actix_web::http::header;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -101,15 +100,8 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut response = HttpResponse::build(self.status);
-        errors::retry_after(&mut response, self.retry_after);
-        if self.challenge {
-            response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
-        }
-        if let Some(allow) = self.allow {
-            response.insert_header((header::ALLOW, allow));
-        }
-        response
+        let challenge = self.challenge.then_some("Bearer");
+        errors::answer(self.status, self.retry_after, challenge, self.allow)
             .content_type("application/problem+json")
             .json(Problem {
                 kind: format!("urn:phone-verify:problem:{}", self.code),

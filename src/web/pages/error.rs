@@ -129,13 +129,9 @@ impl ResponseError for PageError {
                 message,
                 retry_after,
                 ..
-            } => {
-                let mut response = HttpResponse::build(*status);
-                errors::retry_after(&mut response, *retry_after);
-                response
-                    .content_type("text/plain; charset=utf-8")
-                    .body(message.clone())
-            }
+            } => errors::answer(*status, *retry_after, None, None)
+                .content_type("text/plain; charset=utf-8")
+                .body(message.clone()),
         }
     }
 }
@@ -165,10 +161,6 @@ pub async fn render(
         .app_data::<web::Data<AppState>>()
         .expect("state is registered")
         .clone();
-    let mut page = views::message(&state, status, title, &message);
-    if let Some(wait) = retry_after {
-        page.headers_mut()
-            .insert(actix_web::http::header::RETRY_AFTER, wait.secs().into());
-    }
-    Ok(res.into_response(page))
+    let page = views::message(&state, status, title, &message);
+    Ok(res.into_response(errors::retry_later(page, retry_after)))
 }

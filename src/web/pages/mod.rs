@@ -5,6 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
+use super::errors::{meaning, retry_later};
 use super::session::Session;
 use super::{AppState, client_ip};
 use crate::code::credential_matches;
@@ -87,12 +88,8 @@ fn start_failed(
         ),
         _ => return Err(error.into()),
     };
-    let mut page = phone_page(state, session, status, Some(form), Some(text));
-    if let VerifyError::RateLimited(wait) | VerifyError::Locked(wait) = error {
-        page.headers_mut()
-            .insert(actix_web::http::header::RETRY_AFTER, wait.secs().into());
-    }
-    Ok(page)
+    let page = phone_page(state, session, status, Some(form), Some(text));
+    Ok(retry_later(page, meaning(&error).retry_after))
 }
 
 /// `GET /`: the phone form.
@@ -284,16 +281,14 @@ pub async fn resend(
             if v.status == Status::Pending =>
         {
             let message = format!("You can ask for another code in {}.", wait.describe());
-            let mut page = code_page(
+            let page = code_page(
                 &state,
                 &session,
                 &v,
                 StatusCode::TOO_MANY_REQUESTS,
                 Some(message),
             );
-            page.headers_mut()
-                .insert(actix_web::http::header::RETRY_AFTER, wait.secs().into());
-            Ok(page)
+            Ok(retry_later(page, Some(wait)))
         }
         Err(e) => {
             let form = PhoneForm {
