@@ -32,6 +32,8 @@ struct Inner {
     /// (metric, label string) → value.
     counters: BTreeMap<(&'static str, String), u64>,
     latency: BTreeMap<String, Histogram>,
+    /// Estimated spend in millionths, by label string.
+    spend: BTreeMap<String, u64>,
 }
 
 /// The process's metrics.
@@ -77,6 +79,23 @@ impl Metrics {
         histogram.count += 1;
     }
 
+    /// A start refused by the fraud guard, by destination country.
+    pub fn fraud_block(&self, country: &str) {
+        self.add(
+            "phone_verify_fraud_blocks_total",
+            format!("country=\"{country}\""),
+        );
+    }
+
+    /// The estimated cost of one send, in millionths of the budget's currency.
+    pub fn estimated_spend(&self, country: &str, channel: &str, micros: u64) {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        *inner
+            .spend
+            .entry(format!("country=\"{country}\",channel=\"{channel}\""))
+            .or_default() += micros;
+    }
+
     /// A store call failed (unreachable, timed out, unreadable).
     pub fn store_error(&self) {
         self.add("phone_verify_store_errors_total", String::new());
@@ -100,6 +119,10 @@ impl Metrics {
                 "phone_verify_store_errors_total",
                 "Store calls that failed.",
             ),
+            (
+                "phone_verify_fraud_blocks_total",
+                "Starts refused by the fraud guard, by destination country.",
+            ),
         ];
         for (name, help) in families {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
@@ -116,6 +139,14 @@ impl Metrics {
             if !any && name == "phone_verify_store_errors_total" {
                 let _ = writeln!(out, "{name} 0");
             }
+        }
+        let name = "phone_verify_estimated_spend_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Estimated cost of the sends this instance made, by country and channel.\n# TYPE {name} counter"
+        );
+        for (labels, micros) in &inner.spend {
+            let _ = writeln!(out, "{name}{{{labels}}} {}", *micros as f64 / 1_000_000.0);
         }
         let name = "phone_verify_provider_request_seconds";
         let _ = writeln!(

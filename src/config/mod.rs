@@ -17,13 +17,16 @@ pub use validate::{Config, KeyPrefix, PublicUrl, parse_cidr};
 /// Environment variables overriding keys start with this, then `__`.
 pub const ENV_PREFIX: &str = "PHONE_VERIFY";
 /// Keys whose values are lists; from the environment they are comma-separated.
-const LIST_KEYS: [&str; 5] = [
+const LIST_KEYS: [&str; 6] = [
     "server.trusted_proxies",
     "verification.allowed_countries",
+    "verification.test_numbers",
     "channels.sms",
     "channels.call",
     "api.keys",
 ];
+/// Keys whose values are tables with keys of the operator's choosing (country codes).
+const MAP_KEYS: [&str; 1] = ["spend.countries"];
 
 /// Everything phone-verify can be told, section by section, as `config.toml` has it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -31,6 +34,8 @@ const LIST_KEYS: [&str; 5] = [
 pub struct Settings {
     pub server: ServerSettings,
     pub verification: VerificationSettings,
+    pub fraud: FraudSettings,
+    pub spend: SpendSettings,
     pub store: StoreSettings,
     pub channels: ChannelsSettings,
     pub providers: ProvidersSettings,
@@ -97,6 +102,108 @@ pub struct VerificationSettings {
     pub default_region: String,
     pub allowed_countries: Vec<String>,
     pub sms_template: String,
+    /// Numbers that get a fixed code and are never sent anything (app-store review, CI).
+    pub test_numbers: Vec<TestNumber>,
+}
+
+/// A test number and its code. From TOML a table `{ number, code }`; from the
+/// environment `NUMBER=CODE` (the list comma-separated).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TestNumber {
+    pub number: String,
+    pub code: String,
+}
+
+impl<'de> Deserialize<'de> for TestNumber {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Table {
+            number: String,
+            code: String,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            Table(Table),
+            Text(String),
+        }
+        match Written::deserialize(deserializer)? {
+            Written::Table(t) => Ok(Self {
+                number: t.number,
+                code: t.code,
+            }),
+            Written::Text(text) => match text.split_once('=') {
+                Some((number, code)) => Ok(Self {
+                    number: number.trim().to_string(),
+                    code: code.trim().to_string(),
+                }),
+                None => Err(serde::de::Error::custom(
+                    "a test number is { number = \"+1...\", code = \"123456\" } or \"+1...=123456\"",
+                )),
+            },
+        }
+    }
+}
+
+/// `[fraud]`: the guard against SMS pumping.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FraudSettings {
+    pub enabled: bool,
+    pub window_secs: u64,
+    pub min_sends: u32,
+    pub min_conversion: f64,
+    pub block_secs: u64,
+    pub prefix_digits: usize,
+    pub max_sends_per_country_per_hour: u32,
+}
+
+impl Default for FraudSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            window_secs: 3600,
+            min_sends: 30,
+            min_conversion: 0.2,
+            block_secs: 43_200,
+            prefix_digits: 4,
+            max_sends_per_country_per_hour: 0,
+        }
+    }
+}
+
+/// `[spend]`: a daily budget of estimated cost.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SpendSettings {
+    pub daily_limit: f64,
+    pub currency: String,
+    pub sms_cost: f64,
+    pub call_cost: f64,
+    /// Per ISO 3166 country: its own costs.
+    pub countries: std::collections::BTreeMap<String, CountryCost>,
+}
+
+impl Default for SpendSettings {
+    fn default() -> Self {
+        Self {
+            daily_limit: 0.0,
+            currency: "USD".into(),
+            sms_cost: 0.0079,
+            call_cost: 0.014,
+            countries: Default::default(),
+        }
+    }
+}
+
+/// The estimated cost of one SMS and one call to a country; either falls back to the
+/// defaults when left out.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CountryCost {
+    pub sms: Option<f64>,
+    pub call: Option<f64>,
 }
 
 impl Default for VerificationSettings {
@@ -118,6 +225,7 @@ impl Default for VerificationSettings {
             default_region: "US".into(),
             allowed_countries: vec!["*".into()],
             sms_template: "Your {app_name} code is {code}. It expires in {minutes} minutes.".into(),
+            test_numbers: Vec::new(),
         }
     }
 }
@@ -487,6 +595,9 @@ fn walk_unknown(
         let Some(expected) = known.get(key) else {
             return Err(ConfigError::new(path, "unknown key"));
         };
+        if MAP_KEYS.contains(&path.as_str()) {
+            continue;
+        }
         if let (config::ValueKind::Table(inner), serde_json::Value::Object(_)) =
             (&value.kind, expected)
         {

@@ -8,6 +8,9 @@ use std::net::SocketAddr;
 use phonenumber::country;
 
 use super::{ConfigError, Secret, Settings, StoreBackend, providers};
+use crate::code::{Code, CodeFormat};
+use crate::domain::guard::{Costs, FraudLimits, GuardLimits, micros};
+use crate::phone::PhoneNumber;
 
 /// The shortest `twilio_compat.auth_token` accepted.
 pub const MIN_AUTH_TOKEN_CHARS: usize = 32;
@@ -32,6 +35,11 @@ pub struct Config {
     /// Upper-case ISO 3166 codes; `None` means every country.
     pub allowed_countries: Option<BTreeSet<String>>,
     pub key_prefix: KeyPrefix,
+    /// `verification.test_numbers`: each number and its fixed code.
+    pub test_numbers: Vec<(PhoneNumber, Code)>,
+    /// `[fraud]` and `[spend]`, in the types the guard takes.
+    pub guard: GuardLimits,
+    pub costs: Costs,
 }
 
 /// `server.public_url`, parsed: how people and providers reach the service.
@@ -174,6 +182,9 @@ impl Config {
     pub fn parse(settings: Settings) -> Result<Self, ConfigError> {
         let (bind, public_url, trusted_proxies, metrics_bind) = parse_server(&settings)?;
         let (default_region, allowed_countries) = parse_verification(&settings)?;
+        let test_numbers = parse_test_numbers(&settings, default_region)?;
+        let guard = parse_guard(&settings)?;
+        let costs = parse_costs(&settings)?;
         check_channels(&settings)?;
         check_front_ends(&settings)?;
         let key_prefix = KeyPrefix::parse(&settings.store.key_prefix)
@@ -198,6 +209,9 @@ impl Config {
             default_region,
             allowed_countries,
             key_prefix,
+            test_numbers,
+            guard,
+            costs,
         })
     }
 }
@@ -335,6 +349,122 @@ fn parse_verification(
         return Err(ConfigError::new(key("sms_template"), "must contain {code}"));
     }
     Ok((default_region, allowed_countries))
+}
+
+fn parse_test_numbers(
+    settings: &Settings,
+    region: country::Id,
+) -> Result<Vec<(PhoneNumber, Code)>, ConfigError> {
+    let v = &settings.verification;
+    let format = CodeFormat {
+        alphabet: v.code_alphabet,
+        length: v.code_length,
+    };
+    let key = "verification.test_numbers";
+    let mut parsed: Vec<(PhoneNumber, Code)> = Vec::new();
+    for entry in &v.test_numbers {
+        let number = PhoneNumber::parse(&entry.number, region).map_err(|e| {
+            ConfigError::new(
+                key,
+                format!("{:?} is not a phone number: {e}", entry.number),
+            )
+        })?;
+        let code = format.parse(&entry.code).map_err(|_| {
+            ConfigError::new(
+                key,
+                format!(
+                    "the code of {} must be {} {} characters, like every code",
+                    number.masked(),
+                    v.code_length,
+                    v.code_alphabet.as_str()
+                ),
+            )
+        })?;
+        if parsed.iter().any(|(n, _)| n == &number) {
+            return Err(ConfigError::new(
+                key,
+                format!("{} is listed twice", number.masked()),
+            ));
+        }
+        parsed.push((number, code));
+    }
+    Ok(parsed)
+}
+
+fn parse_guard(settings: &Settings) -> Result<GuardLimits, ConfigError> {
+    let f = &settings.fraud;
+    let key = |name: &str| format!("fraud.{name}");
+    at_least(&key("window_secs"), f.window_secs, 1)?;
+    at_least(&key("min_sends"), f.min_sends.into(), 1)?;
+    if !(0.0..=1.0).contains(&f.min_conversion) {
+        return Err(ConfigError::new(
+            key("min_conversion"),
+            "must be between 0 and 1 (approvals per send)",
+        ));
+    }
+    at_least(&key("block_secs"), f.block_secs, 1)?;
+    if !(1..=8).contains(&f.prefix_digits) {
+        return Err(ConfigError::new(
+            key("prefix_digits"),
+            "must be between 1 and 8 (a prefix is the number without its last digits)",
+        ));
+    }
+    let daily = settings.spend.daily_limit;
+    if !daily.is_finite() || daily < 0.0 {
+        return Err(ConfigError::new(
+            "spend.daily_limit",
+            "must be 0 (no budget) or a positive amount",
+        ));
+    }
+    Ok(GuardLimits {
+        fraud: f.enabled.then(|| FraudLimits {
+            window: std::time::Duration::from_secs(f.window_secs),
+            min_sends: f.min_sends,
+            min_conversion: f.min_conversion,
+            block: std::time::Duration::from_secs(f.block_secs),
+            prefix_digits: f.prefix_digits,
+        }),
+        country_cap: (f.max_sends_per_country_per_hour > 0)
+            .then_some(f.max_sends_per_country_per_hour),
+        daily_limit_micros: (daily > 0.0).then(|| micros(daily)),
+    })
+}
+
+fn cost(key: &str, amount: f64) -> Result<u64, ConfigError> {
+    if !amount.is_finite() || amount < 0.0 {
+        return Err(ConfigError::new(key, "must be a cost of 0 or more"));
+    }
+    Ok(micros(amount))
+}
+
+fn parse_costs(settings: &Settings) -> Result<Costs, ConfigError> {
+    let spend = &settings.spend;
+    let currency = spend.currency.trim();
+    if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return Err(ConfigError::new(
+            "spend.currency",
+            "must be an ISO 4217 code such as USD or EUR",
+        ));
+    }
+    let mut countries = std::collections::BTreeMap::new();
+    for (code, own) in &spend.countries {
+        let key = format!("spend.countries.{code}");
+        region(&key, code)?;
+        let sms = own
+            .sms
+            .map(|a| cost(&format!("{key}.sms"), a))
+            .transpose()?;
+        let call = own
+            .call
+            .map(|a| cost(&format!("{key}.call"), a))
+            .transpose()?;
+        countries.insert(code.to_ascii_uppercase(), (sms, call));
+    }
+    Ok(Costs {
+        sms_micros: cost("spend.sms_cost", spend.sms_cost)?,
+        call_micros: cost("spend.call_cost", spend.call_cost)?,
+        countries,
+    })
 }
 
 fn check_channels(settings: &Settings) -> Result<(), ConfigError> {

@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use super::model::{RetryAfter, Status, Verification};
+use super::window::WindowCount;
 use crate::code::CodeHash;
 
 /// Limits on sending codes: a cooldown and a window per number, a window per address.
@@ -37,8 +38,10 @@ pub struct NumberState {
     /// The failure count is forgotten after this (a lockout's length after the last failure).
     pub failures_until: Option<SystemTime>,
     pub locked_until: Option<SystemTime>,
-    /// Times of recent sends, oldest first, within the send window.
-    pub sends: Vec<SystemTime>,
+    /// The latest send, for the resend cooldown.
+    pub last_send: Option<SystemTime>,
+    /// Sends within the send window, counted in constant memory.
+    pub sends: WindowCount,
     /// After this the state says nothing that matters and may be dropped.
     pub retain_until: Option<SystemTime>,
 }
@@ -46,12 +49,12 @@ pub struct NumberState {
 /// Recent sends from one client address.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SendLog {
-    pub sends: Vec<SystemTime>,
+    pub sends: WindowCount,
 }
 
 impl SendLog {
     pub fn retain_until(&self, window: Duration) -> Option<SystemTime> {
-        self.sends.last().map(|t| *t + window)
+        self.sends.retain_until(window)
     }
 }
 
@@ -79,7 +82,7 @@ impl NumberState {
         if self.locked_until.is_some_and(|until| now >= until) {
             self.locked_until = None;
         }
-        self.sends.retain(|sent| now < *sent + window);
+        self.sends.forget(now, window);
     }
 
     fn locked(&self, now: SystemTime) -> Option<RetryAfter> {
@@ -92,7 +95,8 @@ impl NumberState {
         let candidates = [
             self.failures_until,
             self.locked_until,
-            self.sends.last().map(|t| *t + window),
+            self.sends.retain_until(window),
+            self.last_send.map(|t| t + window),
         ];
         self.retain_until = candidates.into_iter().flatten().max();
     }
@@ -123,39 +127,34 @@ pub fn take_send_slot(
     now: SystemTime,
     limits: &SendLimits,
 ) -> Result<(), RetryAfter> {
-    let number_window = limits.number_window.max(limits.cooldown);
-    number.forget_stale(now, number_window);
-    ip.sends.retain(|sent| now < *sent + limits.ip_window);
+    number.forget_stale(now, limits.number_window);
+    ip.sends.forget(now, limits.ip_window);
 
     let mut waits = Vec::new();
     if let Some(wait) = number.locked(now) {
         waits.push(wait);
     }
-    if let Some(last) = number.sends.last()
-        && now < *last + limits.cooldown
+    if let Some(last) = number.last_send
+        && now < last + limits.cooldown
     {
-        waits.push(RetryAfter::between(now, *last + limits.cooldown));
+        waits.push(RetryAfter::between(now, last + limits.cooldown));
     }
-    let in_window = number
+    let per_number = number
         .sends
-        .iter()
-        .filter(|sent| now < **sent + limits.number_window)
-        .collect::<Vec<_>>();
-    if in_window.len() >= limits.max_per_number as usize {
-        let oldest = *in_window[in_window.len() - limits.max_per_number as usize];
-        waits.push(RetryAfter::between(now, oldest + limits.number_window));
-    }
-    if ip.sends.len() >= limits.max_per_ip as usize {
-        let oldest = ip.sends[ip.sends.len() - limits.max_per_ip as usize];
-        waits.push(RetryAfter::between(now, oldest + limits.ip_window));
-    }
+        .room(now, limits.number_window, limits.max_per_number.into());
+    let per_ip = ip
+        .sends
+        .room(now, limits.ip_window, limits.max_per_ip.into());
+    waits.extend(per_number.err());
+    waits.extend(per_ip.err());
     // Several limits may apply; the person can only retry once all have passed.
     if let Some(longest) = waits.into_iter().max_by_key(|w| w.0) {
         return Err(longest);
     }
-    number.sends.push(now);
-    ip.sends.push(now);
-    number.update_retention(number_window);
+    number.sends.add(now, limits.number_window, 1);
+    number.last_send = Some(now);
+    ip.sends.add(now, limits.ip_window, 1);
+    number.update_retention(limits.number_window.max(limits.cooldown));
     Ok(())
 }
 

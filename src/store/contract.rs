@@ -4,8 +4,11 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::{CheckDecision, IdempotencyClaim, SlotDecision, StoredResponse, VerificationStore};
+use super::{
+    CheckDecision, Guarded, IdempotencyClaim, SlotDecision, StoredResponse, VerificationStore,
+};
 use crate::code::{CodeAlphabet, CodeFormat, CodeHash, CodeHasher};
+use crate::domain::guard::{FraudLimits, GuardLimits, GuardRefusal, SendFacts};
 use crate::domain::rules::{CheckLimits, CheckOutcome, CheckRefusal, SendLimits};
 use crate::domain::{Channel, SendAttempt, Status, Verification};
 use crate::phone::PhoneNumber;
@@ -90,6 +93,9 @@ pub(crate) async fn run_all(make: impl Fn() -> Box<dyn VerificationStore>) {
     wrong_codes_end_the_verification_at_the_maximum(&*make()).await;
     failures_lock_the_number_across_new_codes(&*make()).await;
     send_slots_follow_the_limits(&*make()).await;
+    without_an_address_no_address_limit_applies(&*make()).await;
+    the_fraud_guard_counts_blocks_and_gives_back(&*make()).await;
+    the_country_cap_and_the_budget_hold(&*make()).await;
     only_pending_verifications_end(&*make()).await;
     send_attempts_are_appended(&*make()).await;
     delivery_reports_update_the_matching_attempt(&*make()).await;
@@ -334,7 +340,7 @@ async fn failures_lock_the_number_across_new_codes(store: &dyn VerificationStore
         "{refused:?}"
     );
     let slot = store
-        .take_send_slot(&to, "10.0.0.1".parse().unwrap(), t(21), &SEND)
+        .take_send_slot(&to, "10.0.0.1".parse().ok(), t(21), &SEND, None)
         .await
         .unwrap();
     assert!(
@@ -356,24 +362,36 @@ async fn send_slots_follow_the_limits(store: &dyn VerificationStore) {
     let ip = "10.0.0.2".parse().unwrap();
     let to = phone(7);
     assert_eq!(
-        store.take_send_slot(&to, ip, t(0), &SEND).await.unwrap(),
+        store
+            .take_send_slot(&to, Some(ip), t(0), &SEND, None)
+            .await
+            .unwrap(),
         SlotDecision::Granted
     );
     assert_eq!(
-        store.take_send_slot(&to, ip, t(10), &SEND).await.unwrap(),
+        store
+            .take_send_slot(&to, Some(ip), t(10), &SEND, None)
+            .await
+            .unwrap(),
         SlotDecision::Refused(crate::domain::RetryAfter(Duration::from_secs(20)))
     );
     assert_eq!(
-        store.take_send_slot(&to, ip, t(30), &SEND).await.unwrap(),
+        store
+            .take_send_slot(&to, Some(ip), t(30), &SEND, None)
+            .await
+            .unwrap(),
         SlotDecision::Granted
     );
     assert_eq!(
-        store.take_send_slot(&to, ip, t(60), &SEND).await.unwrap(),
+        store
+            .take_send_slot(&to, Some(ip), t(60), &SEND, None)
+            .await
+            .unwrap(),
         SlotDecision::Granted
     );
     assert!(matches!(
         store
-            .take_send_slot(&to, "10.0.0.3".parse().unwrap(), t(90), &SEND)
+            .take_send_slot(&to, "10.0.0.3".parse().ok(), t(90), &SEND, None)
             .await
             .unwrap(),
         SlotDecision::Refused(_)
@@ -381,18 +399,175 @@ async fn send_slots_follow_the_limits(store: &dyn VerificationStore) {
     // The address has used 3 of its 4; one more number, then it is refused.
     assert_eq!(
         store
-            .take_send_slot(&phone(8), ip, t(91), &SEND)
+            .take_send_slot(&phone(8), Some(ip), t(91), &SEND, None)
             .await
             .unwrap(),
         SlotDecision::Granted
     );
     assert!(matches!(
         store
-            .take_send_slot(&phone(9), ip, t(92), &SEND)
+            .take_send_slot(&phone(9), Some(ip), t(92), &SEND, None)
             .await
             .unwrap(),
         SlotDecision::Refused(_)
     ));
+}
+
+async fn without_an_address_no_address_limit_applies(store: &dyn VerificationStore) {
+    // SEND allows 4 per address; a backend speaking for many people names none.
+    for n in 0..8 {
+        assert_eq!(
+            store
+                .take_send_slot(&phone(30 + n), None, t(0), &SEND, None)
+                .await
+                .unwrap(),
+            SlotDecision::Granted,
+            "send {n}"
+        );
+    }
+}
+
+const FRAUD: FraudLimits = FraudLimits {
+    window: Duration::from_secs(3600),
+    min_sends: 3,
+    min_conversion: 0.5,
+    block: Duration::from_secs(600),
+    prefix_digits: 4,
+};
+
+fn facts(to: &PhoneNumber, cost_micros: u64) -> SendFacts {
+    SendFacts {
+        prefix: crate::domain::guard::prefix_of(to.e164(), 4),
+        country: "US".into(),
+        cost_micros,
+    }
+}
+
+async fn the_fraud_guard_counts_blocks_and_gives_back(store: &dyn VerificationStore) {
+    let limits = GuardLimits {
+        fraud: Some(FRAUD),
+        ..Default::default()
+    };
+    let ip: Option<std::net::IpAddr> = "10.0.0.9".parse().ok();
+    let take = |n: u32, at: u64| {
+        let to = phone(n);
+        let facts = facts(&to, 0);
+        async move {
+            let guard = Guarded {
+                facts: &facts,
+                limits: &limits,
+            };
+            store
+                .take_send_slot(&to, ip, t(at), &SEND, Some(guard))
+                .await
+                .unwrap()
+        }
+    };
+    // Three unapproved sends to one prefix (+1201555), then it is blocked.
+    for n in 0..3 {
+        assert_eq!(take(40 + n, n.into()).await, SlotDecision::Granted);
+    }
+    assert_eq!(
+        take(43, 3).await,
+        SlotDecision::Guarded(GuardRefusal::FraudBlocked { newly: true })
+    );
+    assert_eq!(
+        take(44, 4).await,
+        SlotDecision::Guarded(GuardRefusal::FraudBlocked { newly: false })
+    );
+    // The refusals took nothing: the address has its fourth send left, and the numbers
+    // refused have no cooldown running.
+    assert_eq!(
+        store
+            .take_send_slot(&phone(43), ip, t(5), &SEND, None)
+            .await
+            .unwrap(),
+        SlotDecision::Granted
+    );
+    assert!(matches!(
+        store
+            .take_send_slot(&phone(45), ip, t(6), &SEND, None)
+            .await
+            .unwrap(),
+        SlotDecision::Refused(_)
+    ));
+    // Another prefix whose codes get used stays open.
+    let other = |n: u32| PhoneNumber::from_e164(&format!("+1201556{n:04}")).unwrap();
+    for n in 0..3 {
+        let to = other(n);
+        let facts = facts(&to, 0);
+        let guard = Guarded {
+            facts: &facts,
+            limits: &limits,
+        };
+        assert_eq!(
+            store
+                .take_send_slot(&to, None, t(10), &SEND, Some(guard))
+                .await
+                .unwrap(),
+            SlotDecision::Granted
+        );
+        if n < 2 {
+            store
+                .record_approval(&facts.prefix, t(11), &FRAUD)
+                .await
+                .unwrap();
+        }
+    }
+    let to = other(3);
+    let facts = facts(&to, 0);
+    let guard = Guarded {
+        facts: &facts,
+        limits: &limits,
+    };
+    assert_eq!(
+        store
+            .take_send_slot(&to, None, t(12), &SEND, Some(guard))
+            .await
+            .unwrap(),
+        SlotDecision::Granted,
+        "2 of 3 approved"
+    );
+}
+
+async fn the_country_cap_and_the_budget_hold(store: &dyn VerificationStore) {
+    let capped = GuardLimits {
+        country_cap: Some(2),
+        ..Default::default()
+    };
+    let budget = GuardLimits {
+        daily_limit_micros: Some(20_000),
+        ..Default::default()
+    };
+    // The capped sends cost nothing, so only the budget's own sends count against it.
+    for (limits, n0, cost) in [(capped, 50, 0), (budget, 60, 7_900)] {
+        let mut decisions = Vec::new();
+        for n in 0..3 {
+            let to = phone(n0 + n);
+            let facts = facts(&to, cost);
+            let guard = Guarded {
+                facts: &facts,
+                limits: &limits,
+            };
+            decisions.push(
+                store
+                    .take_send_slot(&to, None, t(n.into()), &SEND, Some(guard))
+                    .await
+                    .unwrap(),
+            );
+        }
+        assert_eq!(
+            decisions[..2],
+            [SlotDecision::Granted, SlotDecision::Granted]
+        );
+        assert!(
+            matches!(
+                decisions[2],
+                SlotDecision::Guarded(GuardRefusal::CountryCapped(_) | GuardRefusal::SpendLimit(_))
+            ),
+            "{decisions:?}"
+        );
+    }
 }
 
 async fn only_pending_verifications_end(store: &dyn VerificationStore) {
@@ -655,7 +830,7 @@ async fn parallel_wrong_codes_never_exceed_the_maximum(store: Arc<dyn Verificati
 pub(crate) async fn fill_with_short_lived_state(store: &dyn VerificationStore, at: SystemTime) {
     let to = phone(99);
     store
-        .take_send_slot(&to, "10.9.9.8".parse().unwrap(), at, &SEND)
+        .take_send_slot(&to, "10.9.9.8".parse().ok(), at, &SEND, None)
         .await
         .unwrap();
     store

@@ -10,10 +10,11 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 
 use super::{
-    CheckDecision, IdempotencyClaim, RETAIN_AFTER_EXPIRY, SlotDecision, StoreError, StoredResponse,
-    VerificationStore,
+    CheckDecision, Guarded, IdempotencyClaim, RETAIN_AFTER_EXPIRY, SlotDecision, StoreError,
+    StoredResponse, VerificationStore,
 };
 use crate::code::CodeHash;
+use crate::domain::guard::{self, CountryState, FraudLimits, HOUR, PrefixState, SpendState};
 use crate::domain::rules::{self, CheckLimits, CheckRefusal, NumberState, SendLimits, SendLog};
 use crate::domain::{SendAttempt, Status, Verification};
 use crate::phone::PhoneNumber;
@@ -28,6 +29,9 @@ struct Inner {
     current: HashMap<String, String>,
     numbers: HashMap<String, NumberState>,
     ips: HashMap<IpAddr, (SendLog, SystemTime)>,
+    prefixes: HashMap<String, (PrefixState, SystemTime)>,
+    countries: HashMap<String, CountryState>,
+    spend: SpendState,
     idempotency: HashMap<String, IdempotencyRecord>,
     next_sweep: Option<SystemTime>,
 }
@@ -51,6 +55,11 @@ impl Inner {
         self.numbers
             .retain(|_, n| n.retain_until.is_some_and(|until| now < until));
         self.ips.retain(|_, (_, until)| now < *until);
+        self.prefixes.retain(|_, (_, until)| now < *until);
+        self.countries.retain(|_, c| {
+            c.sends.forget(now, HOUR);
+            !c.sends.is_empty()
+        });
         self.idempotency.retain(|_, record| now < record.until);
     }
 }
@@ -99,27 +108,64 @@ impl VerificationStore for TokenStorage {
     async fn take_send_slot(
         &self,
         to: &PhoneNumber,
-        ip: IpAddr,
+        ip: Option<IpAddr>,
         now: SystemTime,
         limits: &SendLimits,
+        guard: Option<Guarded<'_>>,
     ) -> Result<SlotDecision, StoreError> {
         let mut inner = self.lock();
         inner.sweep_if_due(now);
         let mut number = inner.numbers.get(to.e164()).cloned().unwrap_or_default();
-        let mut log = inner
-            .ips
-            .get(&ip)
+        // Without an address to count, a log that is never kept: no per-address limit.
+        let mut log = ip
+            .and_then(|ip| inner.ips.get(&ip))
             .map(|(log, _)| log.clone())
             .unwrap_or_default();
-        match rules::take_send_slot(&mut number, &mut log, now, limits) {
-            Ok(()) => {
-                let until = log.retain_until(limits.ip_window).unwrap_or(now);
-                inner.ips.insert(ip, (log, until));
-                inner.numbers.insert(to.e164().to_string(), number);
-                Ok(SlotDecision::Granted)
-            }
-            Err(wait) => Ok(SlotDecision::Refused(wait)),
+        if let Err(wait) = rules::take_send_slot(&mut number, &mut log, now, limits) {
+            return Ok(SlotDecision::Refused(wait));
         }
+        if let Some(Guarded { facts, limits }) = guard {
+            let Inner {
+                prefixes,
+                countries,
+                spend,
+                ..
+            } = &mut *inner;
+            let (prefix, _) = prefixes
+                .entry(facts.prefix.clone())
+                .or_insert_with(|| (PrefixState::default(), now));
+            let country = countries.entry(facts.country.clone()).or_default();
+            let admitted = guard::admit(prefix, country, spend, facts, now, limits);
+            if let Some(fraud) = &limits.fraud {
+                let until = prefix.retain_until(fraud).unwrap_or(now);
+                prefixes.get_mut(&facts.prefix).expect("just inserted").1 = until;
+            }
+            if let Err(refusal) = admitted {
+                return Ok(SlotDecision::Guarded(refusal));
+            }
+        }
+        if let Some(ip) = ip {
+            let until = log.retain_until(limits.ip_window).unwrap_or(now);
+            inner.ips.insert(ip, (log, until));
+        }
+        inner.numbers.insert(to.e164().to_string(), number);
+        Ok(SlotDecision::Granted)
+    }
+
+    async fn record_approval(
+        &self,
+        prefix: &str,
+        now: SystemTime,
+        limits: &FraudLimits,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let (state, until) = inner
+            .prefixes
+            .entry(prefix.to_string())
+            .or_insert_with(|| (PrefixState::default(), now));
+        guard::record_approval(state, now, limits);
+        *until = state.retain_until(limits).unwrap_or(now);
+        Ok(())
     }
 
     async fn issue_code(
@@ -317,7 +363,7 @@ mod tests {
         let phone = PhoneNumber::from_e164("+12015550100").unwrap();
         let limits = super::super::contract::SEND;
         store
-            .take_send_slot(&phone, "10.9.9.9".parse().unwrap(), later, &limits)
+            .take_send_slot(&phone, "10.9.9.9".parse().ok(), later, &limits, None)
             .await
             .unwrap();
         assert_eq!(store.len(), 2, "only the new number and address remain");

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 
 use crate::code::CodeHash;
+use crate::domain::guard::{FraudLimits, GuardLimits, GuardRefusal, SendFacts};
 use crate::domain::rules::{CheckLimits, CheckOutcome, CheckRefusal, SendLimits};
 use crate::domain::{RetryAfter, SendAttempt, Status, Verification};
 use crate::phone::PhoneNumber;
@@ -54,7 +55,17 @@ impl StoreError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SlotDecision {
     Granted,
+    /// The number's or the address's limits: retry after the wait.
     Refused(RetryAfter),
+    /// The fraud guard, the country cap or the budget.
+    Guarded(GuardRefusal),
+}
+
+/// A send the guard must admit too: what it is, and the limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Guarded<'a> {
+    pub facts: &'a SendFacts,
+    pub limits: &'a GuardLimits,
 }
 
 /// The answer to a submitted code.
@@ -105,14 +116,25 @@ pub fn matching_attempt<'a>(
 /// atomic step: no decision may be split into a read and a later write.
 #[async_trait]
 pub trait VerificationStore: Send + Sync + 'static {
-    /// Takes a send slot for `to` from `ip` under `limits` (lockout, cooldown, windows).
+    /// Takes a send slot for `to` under `limits` (lockout, cooldown, the number's window,
+    /// and `ip`'s window when there is an address to count), then, with `guard`, has the
+    /// guard admit it. A refusal anywhere takes nothing.
     async fn take_send_slot(
         &self,
         to: &PhoneNumber,
-        ip: IpAddr,
+        ip: Option<IpAddr>,
         now: SystemTime,
         limits: &SendLimits,
+        guard: Option<Guarded<'_>>,
     ) -> Result<SlotDecision, StoreError>;
+
+    /// Counts an approval for `prefix`, for the fraud guard.
+    async fn record_approval(
+        &self,
+        prefix: &str,
+        now: SystemTime,
+        limits: &FraudLimits,
+    ) -> Result<(), StoreError>;
 
     /// Gives the number's pending verification a new code (hash, channel, send and expiry
     /// times from `fresh`), keeping its id and failed checks, when it belongs to the same

@@ -3,9 +3,11 @@
 //! the hash tag `{+12015550123}` so scripts run on Redis Cluster and Valkey too.
 //!
 //! Keys (`p` is `store.key_prefix`):
-//! `p{NUM}:v:ID` verification (hash) · `p{NUM}:cur` current id · `p{NUM}:sends` send
-//! times (zset) · `p{NUM}:fail` consecutive failures · `p{NUM}:lock` lockout ·
-//! `pvid:{ID}` id → number · `pip:{IP}` sends from an address (zset) · `pidem:{KEY}`.
+//! `p{NUM}:v:ID` verification (hash) · `p{NUM}:cur` current id · `p{NUM}:sendw` the
+//! latest send and the send window's slots (hash) · `p{NUM}:fail` consecutive failures ·
+//! `p{NUM}:lock` lockout · `pvid:{ID}` id → number · `pip:{IP}:w` sends from an address
+//! (hash of slots) · `pidem:{KEY}` · `p{guard}:prefix:P`, `p{guard}:country:CC`,
+//! `p{guard}:spend:DAY`: the fraud guard's and the budget's counters, under one hash tag.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -18,11 +20,13 @@ use redis::{FromRedisValue, Script, ScriptInvocation};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    CheckDecision, IdempotencyClaim, RETAIN_AFTER_EXPIRY, SlotDecision, StoreError, StoredResponse,
-    VerificationStore,
+    CheckDecision, Guarded, IdempotencyClaim, RETAIN_AFTER_EXPIRY, SlotDecision, StoreError,
+    StoredResponse, VerificationStore,
 };
 use crate::code::CodeHash;
+use crate::domain::guard::{self, FraudLimits, GuardLimits, GuardRefusal, SendFacts};
 use crate::domain::rules::{CheckLimits, CheckOutcome, CheckRefusal, SendLimits};
+use crate::domain::window;
 use crate::domain::{Channel, RetryAfter, SendAttempt, Status, Verification, VoiceTicket};
 use crate::metrics::Metrics;
 use crate::phone::PhoneNumber;
@@ -30,35 +34,131 @@ use crate::phone::PhoneNumber;
 /// No Redis call may hang a request longer than this.
 const CALL_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Lua shared by the scripts that count over a sliding window (see `domain::window`):
+/// slots are hash fields named by a tag letter and the slot's start in milliseconds.
+const WINDOW_LUA: &str = r#"
+local function window_slots(key, tag, now, window)
+  local h = redis.call('HGETALL', key)
+  local slots, total = {}, 0
+  for i = 1, #h, 2 do
+    local f = h[i]
+    if string.sub(f, 1, 1) == tag then
+      local start = tonumber(string.sub(f, 2))
+      if start + window <= now then
+        redis.call('HDEL', key, f)
+      else
+        local c = tonumber(h[i + 1])
+        total = total + c
+        table.insert(slots, {start, c})
+      end
+    end
+  end
+  table.sort(slots, function(a, b) return a[1] < b[1] end)
+  return total, slots
+end
+local function wait_for_room(slots, total, max, window, now)
+  if total < max then return 0 end
+  local remaining = total
+  for _, s in ipairs(slots) do
+    remaining = remaining - s[2]
+    if remaining < max then return s[1] + window - now end
+  end
+  return window
+end
+"#;
+
+/// KEYS: lock, sends. ARGV: now, cooldown, max, window, slot. {wait, previous last}.
 const TAKE_NUMBER_SLOT: &str = r#"
 local now, cooldown, max, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local keep = math.max(window, cooldown)
 local wait = 0
 local locked_until = tonumber(redis.call('GET', KEYS[1]))
 if locked_until and now < locked_until then wait = locked_until - now end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - keep)
-local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
-if #last == 2 and now < tonumber(last[2]) + cooldown then wait = math.max(wait, tonumber(last[2]) + cooldown - now) end
-local recent = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. (now - window), '+inf', 'WITHSCORES')
-local n = #recent / 2
-if n >= max then wait = math.max(wait, tonumber(recent[(n - max) * 2 + 2]) + window - now) end
-if wait > 0 then return wait end
-redis.call('ZADD', KEYS[2], now, ARGV[5])
-redis.call('PEXPIREAT', KEYS[2], now + keep)
+local last_raw = redis.call('HGET', KEYS[2], 'last')
+local last = tonumber(last_raw)
+if last and now < last + cooldown then wait = math.max(wait, last + cooldown - now) end
+local total, slots = window_slots(KEYS[2], 's', now, window)
+wait = math.max(wait, wait_for_room(slots, total, max, window, now))
+if wait > 0 then return {wait, ''} end
+redis.call('HINCRBY', KEYS[2], 's' .. ARGV[5], 1)
+redis.call('HSET', KEYS[2], 'last', ARGV[1])
+redis.call('PEXPIREAT', KEYS[2], math.max(tonumber(ARGV[5]) + window, now + cooldown))
+return {0, last_raw or ''}
+"#;
+
+/// KEYS: sends. ARGV: slot, the `last` this start wrote, the `last` before it.
+const UNTAKE_NUMBER_SLOT: &str = r#"
+if redis.call('HINCRBY', KEYS[1], 's' .. ARGV[1], -1) <= 0 then redis.call('HDEL', KEYS[1], 's' .. ARGV[1]) end
+if redis.call('HGET', KEYS[1], 'last') == ARGV[2] then
+  if ARGV[3] == '' then redis.call('HDEL', KEYS[1], 'last') else redis.call('HSET', KEYS[1], 'last', ARGV[3]) end
+end
+return 1
+"#;
+
+/// KEYS: sends from the address. ARGV: now, max, window, slot, 'take' or 'peek'. The wait.
+const TAKE_IP_SLOT: &str = r#"
+local now, max, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local total, slots = window_slots(KEYS[1], 's', now, window)
+local wait = wait_for_room(slots, total, max, window, now)
+if wait > 0 or ARGV[5] == 'peek' then return wait end
+redis.call('HINCRBY', KEYS[1], 's' .. ARGV[4], 1)
+redis.call('PEXPIREAT', KEYS[1], tonumber(ARGV[4]) + window)
 return 0
 "#;
 
-const TAKE_IP_SLOT: &str = r#"
-local now, max, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-local n = redis.call('ZCARD', KEYS[1])
-if n >= max then
-  local oldest = redis.call('ZRANGE', KEYS[1], n - max, n - max, 'WITHSCORES')
-  return math.max(tonumber(oldest[2]) + window - now, 1)
+/// KEYS: a window hash. ARGV: slot.
+const UNTAKE_SLOT: &str = r#"
+if redis.call('HINCRBY', KEYS[1], 's' .. ARGV[1], -1) <= 0 then redis.call('HDEL', KEYS[1], 's' .. ARGV[1]) end
+return 1
+"#;
+
+/// KEYS: prefix, country, the day's spend. ARGV: now, fraud on, fraud window, min sends,
+/// min conversion, block, prefix slot, country cap (0: none), country slot, daily limit
+/// (0: none), cost, spend key expiry. {'ok'|'fraud'|'country'|'spend', detail}.
+const ADMIT: &str = r#"
+local now = tonumber(ARGV[1])
+local fraud, fwin = ARGV[2] == '1', tonumber(ARGV[3])
+if fraud then
+  local blocked = tonumber(redis.call('HGET', KEYS[1], 'blocked'))
+  if blocked and now < blocked then return {'fraud', 0} end
+  if blocked then redis.call('HDEL', KEYS[1], 'blocked') end
+  local sends = window_slots(KEYS[1], 's', now, fwin)
+  local approvals = window_slots(KEYS[1], 'a', now, fwin)
+  if sends >= tonumber(ARGV[4]) and approvals < tonumber(ARGV[5]) * sends then
+    local blocked_until = now + tonumber(ARGV[6])
+    redis.call('HSET', KEYS[1], 'blocked', blocked_until)
+    redis.call('PEXPIREAT', KEYS[1], math.max(blocked_until, now + fwin))
+    return {'fraud', 1}
+  end
 end
-redis.call('ZADD', KEYS[1], now, ARGV[4])
-redis.call('PEXPIREAT', KEYS[1], now + window)
-return 0
+local cap, hour = tonumber(ARGV[8]), 3600000
+if cap > 0 then
+  local total, slots = window_slots(KEYS[2], 's', now, hour)
+  local wait = wait_for_room(slots, total, cap, hour, now)
+  if wait > 0 then return {'country', wait} end
+end
+local limit, cost = tonumber(ARGV[10]), tonumber(ARGV[11])
+local spent = tonumber(redis.call('GET', KEYS[3]) or '0')
+if limit > 0 and spent + cost > limit then return {'spend', 0} end
+if fraud then
+  redis.call('HINCRBY', KEYS[1], 's' .. ARGV[7], 1)
+  redis.call('PEXPIREAT', KEYS[1], now + fwin)
+end
+if cap > 0 then
+  redis.call('HINCRBY', KEYS[2], 's' .. ARGV[9], 1)
+  redis.call('PEXPIREAT', KEYS[2], tonumber(ARGV[9]) + hour)
+end
+redis.call('INCRBY', KEYS[3], cost)
+redis.call('PEXPIREAT', KEYS[3], ARGV[12])
+return {'ok', 0}
+"#;
+
+/// KEYS: prefix. ARGV: now, fraud window, slot.
+const APPROVE: &str = r#"
+local now, fwin = tonumber(ARGV[1]), tonumber(ARGV[2])
+redis.call('HINCRBY', KEYS[1], 'a' .. ARGV[3], 1)
+local blocked = tonumber(redis.call('HGET', KEYS[1], 'blocked')) or 0
+redis.call('PEXPIREAT', KEYS[1], math.max(now + fwin, blocked))
+return 1
 "#;
 
 const ISSUE_CODE: &str = r#"
@@ -183,7 +283,11 @@ enum Connection {
 
 struct Scripts {
     take_number_slot: Script,
+    untake_number_slot: Script,
     take_ip_slot: Script,
+    untake_slot: Script,
+    admit: Script,
+    approve: Script,
     issue_code: Script,
     add_attempt: Script,
     set_delivery: Script,
@@ -193,11 +297,20 @@ struct Scripts {
     complete_key: Script,
 }
 
+/// A script that counts over sliding windows, with the shared helpers prepended.
+fn windowed(body: &str) -> Script {
+    Script::new(&format!("{WINDOW_LUA}{body}"))
+}
+
 impl Scripts {
     fn new() -> Self {
         Self {
-            take_number_slot: Script::new(TAKE_NUMBER_SLOT),
-            take_ip_slot: Script::new(TAKE_IP_SLOT),
+            take_number_slot: windowed(TAKE_NUMBER_SLOT),
+            untake_number_slot: Script::new(UNTAKE_NUMBER_SLOT),
+            take_ip_slot: windowed(TAKE_IP_SLOT),
+            untake_slot: Script::new(UNTAKE_SLOT),
+            admit: windowed(ADMIT),
+            approve: Script::new(APPROVE),
             issue_code: Script::new(ISSUE_CODE),
             add_attempt: Script::new(ADD_ATTEMPT),
             set_delivery: Script::new(SET_DELIVERY),
@@ -234,6 +347,16 @@ fn millis(at: SystemTime) -> u64 {
 
 fn from_millis(ms: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(ms)
+}
+
+/// The start of the slot `now_ms` falls in, for a window of `window`.
+fn slot_start(now_ms: u64, window: Duration) -> u64 {
+    let step = window::slot_ms(window);
+    now_ms / step * step
+}
+
+fn refused(wait_ms: u64) -> SlotDecision {
+    SlotDecision::Refused(RetryAfter(Duration::from_millis(wait_ms)))
 }
 
 fn corrupt(what: &str) -> StoreError {
@@ -337,6 +460,54 @@ impl RedisStore {
         }
     }
 
+    /// The guard's counters share one hash tag, so one script decides on all of them.
+    fn guard_key(&self, kind: &str, name: &str) -> String {
+        format!("{}{{guard}}:{kind}:{name}", self.prefix)
+    }
+
+    /// Has the guard admit one send; `None` when it does.
+    async fn admit(
+        &self,
+        facts: &SendFacts,
+        limits: &GuardLimits,
+        now: SystemTime,
+    ) -> Result<Option<GuardRefusal>, StoreError> {
+        let now_ms = millis(now);
+        let day = guard::utc_day(now);
+        let fraud = limits.fraud;
+        let fraud_window = fraud.map_or(Duration::from_secs(1), |f| f.window);
+        let (outcome, detail): (String, u64) = self
+            .run(
+                self.scripts
+                    .admit
+                    .key(self.guard_key("prefix", &facts.prefix))
+                    .key(self.guard_key("country", &facts.country))
+                    .key(self.guard_key("spend", &day.to_string()))
+                    .arg(now_ms)
+                    .arg(if fraud.is_some() { "1" } else { "0" })
+                    .arg(fraud_window.as_millis() as u64)
+                    .arg(fraud.map_or(0, |f| f.min_sends))
+                    .arg(fraud.map_or(0.0, |f| f.min_conversion).to_string())
+                    .arg(fraud.map_or(0, |f| f.block.as_millis() as u64))
+                    .arg(slot_start(now_ms, fraud_window))
+                    .arg(limits.country_cap.unwrap_or(0))
+                    .arg(slot_start(now_ms, guard::HOUR))
+                    .arg(limits.daily_limit_micros.unwrap_or(0))
+                    .arg(facts.cost_micros)
+                    .arg((day + 2) * 24 * 3600 * 1000),
+            )
+            .await?;
+        Ok(match outcome.as_str() {
+            "ok" => None,
+            "fraud" => Some(GuardRefusal::FraudBlocked { newly: detail == 1 }),
+            "country" => Some(GuardRefusal::CountryCapped(RetryAfter(
+                Duration::from_millis(detail),
+            ))),
+            "spend" => Some(GuardRefusal::SpendLimit(guard::until_next_day(now))),
+            _ => return Err(corrupt("guard answer")),
+        })
+    }
+
     fn number_key(&self, e164: &str, suffix: &str) -> String {
         format!("{}{{{e164}}}:{suffix}", self.prefix)
     }
@@ -430,55 +601,114 @@ impl VerificationStore for RedisStore {
     async fn take_send_slot(
         &self,
         to: &PhoneNumber,
-        ip: IpAddr,
+        ip: Option<IpAddr>,
         now: SystemTime,
         limits: &SendLimits,
+        guard: Option<Guarded<'_>>,
     ) -> Result<SlotDecision, StoreError> {
+        // Up to three atomic steps, because a number, an address and the guard's counters
+        // live in different cluster slots: the number's slot, then the address's, then
+        // the guard's admission. A refusal gives back what the earlier steps took, so
+        // nothing is ever over-granted.
         let now_ms = millis(now);
-        let token = crate::code::random_hex(8);
-        let ip_key = format!("{}ip:{{{ip}}}", self.prefix);
-        // Two atomic steps, because an address and a number live in different cluster
-        // slots: take the address's slot, then the number's; give the first back if the
-        // second is refused. Nothing is ever over-granted.
-        let ip_wait: u64 = self
-            .run(
-                self.scripts
-                    .take_ip_slot
-                    .key(&ip_key)
-                    .arg(now_ms)
-                    .arg(limits.max_per_ip)
-                    .arg(limits.ip_window.as_millis() as u64)
-                    .arg(&token),
-            )
-            .await?;
-        if ip_wait > 0 {
-            return Ok(SlotDecision::Refused(RetryAfter(Duration::from_millis(
-                ip_wait,
-            ))));
-        }
         let e164 = to.e164();
-        let number_wait: u64 = self
+        let sends_key = self.number_key(e164, "sendw");
+        let number_slot = slot_start(now_ms, limits.number_window);
+        let (number_wait, previous_last): (u64, String) = self
             .run(
                 self.scripts
                     .take_number_slot
                     .key(self.number_key(e164, "lock"))
-                    .key(self.number_key(e164, "sends"))
+                    .key(&sends_key)
                     .arg(now_ms)
                     .arg(limits.cooldown.as_millis() as u64)
                     .arg(limits.max_per_number)
                     .arg(limits.number_window.as_millis() as u64)
-                    .arg(&token),
+                    .arg(number_slot),
             )
             .await?;
+        let ip_key = ip.map(|ip| format!("{}ip:{{{ip}}}:w", self.prefix));
+        let ip_slot = slot_start(now_ms, limits.ip_window);
+        let take_ip = |mode: &'static str| {
+            let key = ip_key.clone();
+            async move {
+                match key {
+                    Some(key) => {
+                        self.run::<u64>(
+                            self.scripts
+                                .take_ip_slot
+                                .key(key)
+                                .arg(now_ms)
+                                .arg(limits.max_per_ip)
+                                .arg(limits.ip_window.as_millis() as u64)
+                                .arg(ip_slot)
+                                .arg(mode),
+                        )
+                        .await
+                    }
+                    None => Ok(0),
+                }
+            }
+        };
         if number_wait > 0 {
-            let _: i64 = self
-                .command(redis::cmd("ZREM").arg(&ip_key).arg(&token))
-                .await?;
-            return Ok(SlotDecision::Refused(RetryAfter(Duration::from_millis(
-                number_wait,
-            ))));
+            // The person can only retry once every limit has passed.
+            let ip_wait = take_ip("peek").await?;
+            return Ok(refused(number_wait.max(ip_wait)));
         }
-        Ok(SlotDecision::Granted)
+        let untake_number = || async {
+            self.run::<i64>(
+                self.scripts
+                    .untake_number_slot
+                    .key(&sends_key)
+                    .arg(number_slot)
+                    .arg(now_ms)
+                    .arg(&previous_last),
+            )
+            .await
+        };
+        let ip_wait = take_ip("take").await?;
+        if ip_wait > 0 {
+            untake_number().await?;
+            return Ok(refused(ip_wait));
+        }
+        let Some(Guarded {
+            facts,
+            limits: guard,
+        }) = guard
+        else {
+            return Ok(SlotDecision::Granted);
+        };
+        match self.admit(facts, guard, now).await? {
+            None => Ok(SlotDecision::Granted),
+            Some(refusal) => {
+                if let Some(key) = &ip_key {
+                    self.run::<i64>(self.scripts.untake_slot.key(key).arg(ip_slot))
+                        .await?;
+                }
+                untake_number().await?;
+                Ok(SlotDecision::Guarded(refusal))
+            }
+        }
+    }
+
+    async fn record_approval(
+        &self,
+        prefix: &str,
+        now: SystemTime,
+        limits: &FraudLimits,
+    ) -> Result<(), StoreError> {
+        let now_ms = millis(now);
+        let _: i64 = self
+            .run(
+                self.scripts
+                    .approve
+                    .key(self.guard_key("prefix", prefix))
+                    .arg(now_ms)
+                    .arg(limits.window.as_millis() as u64)
+                    .arg(slot_start(now_ms, limits.window)),
+            )
+            .await?;
+        Ok(())
     }
 
     async fn issue_code(

@@ -72,6 +72,27 @@ impl Verifier {
         self.fail(&verification, VerifyError::DeliveryFailed).await
     }
 
+    /// A test number's "delivery": nothing goes to any provider; the attempt names the
+    /// provider `test`.
+    pub(super) async fn deliver_nowhere(
+        &self,
+        mut verification: Verification,
+    ) -> Result<Verification, VerifyError> {
+        let attempt = SendAttempt {
+            channel: verification.channel,
+            provider: "test".into(),
+            at: self.clock.now(),
+            delivery_status: Some("sent".into()),
+            provider_ref: None,
+        };
+        self.store
+            .add_send_attempt(&verification.id, attempt.clone())
+            .await?;
+        verification.send_attempts.push(attempt);
+        tracing::info!(id = %verification.id, "test number: code kept, nothing sent");
+        Ok(verification)
+    }
+
     /// One try through one provider, measured.
     async fn send_through(
         &self,

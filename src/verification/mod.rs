@@ -61,6 +61,10 @@ pub enum VerifyError {
     NumberRejected,
     #[error("every provider failed")]
     DeliveryFailed,
+    #[error("the number's prefix is blocked by the fraud guard")]
+    FraudBlocked,
+    #[error("the day's budget is spent")]
+    SpendLimitReached(RetryAfter),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -1,6 +1,6 @@
 //! The configured rules, in the types the rules take, and the texts a code travels in.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use phonenumber::country;
@@ -8,6 +8,8 @@ use phonenumber::country;
 use crate::channels::CallScript;
 use crate::code::{Code, CodeFormat};
 use crate::config::Config;
+use crate::domain::Channel;
+use crate::domain::guard::{Costs, GuardLimits, SendFacts, prefix_of};
 use crate::domain::rules::{CheckLimits, SendLimits};
 use crate::phone::PhoneNumber;
 
@@ -30,6 +32,11 @@ pub struct Policy {
     /// `server.public_url` without a trailing slash, when providers can reach it (not
     /// loopback): the base of status callback and call instruction URLs.
     pub callback_base: Option<String>,
+    /// Test numbers (E.164) and their fixed codes.
+    pub test_numbers: HashMap<String, Code>,
+    /// The fraud guard, the country cap and the budget.
+    pub guard: GuardLimits,
+    pub costs: Costs,
 }
 
 impl Policy {
@@ -62,6 +69,36 @@ impl Policy {
             sms_template: v.sms_template.clone(),
             host: config.public_url.host().to_string(),
             callback_base: config.public_url.callback_base().map(str::to_owned),
+            test_numbers: config
+                .test_numbers
+                .iter()
+                .map(|(number, code)| (number.e164().to_string(), code.clone()))
+                .collect(),
+            guard: config.guard,
+            costs: config.costs.clone(),
+        }
+    }
+
+    /// The fixed code of a test number.
+    pub fn test_code(&self, to: &PhoneNumber) -> Option<&Code> {
+        self.test_numbers.get(to.e164())
+    }
+
+    /// Whether any part of the guard is on.
+    pub fn guarded(&self) -> bool {
+        self.guard.fraud.is_some()
+            || self.guard.country_cap.is_some()
+            || self.guard.daily_limit_micros.is_some()
+    }
+
+    /// What the guard is told about a send to `to` by `channel`.
+    pub fn send_facts(&self, to: &PhoneNumber, channel: Channel) -> SendFacts {
+        let country = to.region().unwrap_or("ZZ").to_string();
+        let digits = self.guard.fraud.map_or(4, |f| f.prefix_digits);
+        SendFacts {
+            prefix: prefix_of(to.e164(), digits),
+            cost_micros: self.costs.of(&country, channel),
+            country,
         }
     }
 

@@ -3,33 +3,39 @@
 use std::net::IpAddr;
 
 use crate::code::Code;
+use crate::domain::guard::GuardRefusal;
 use crate::domain::rules::{self, CheckRefusal};
 use crate::domain::{Channel, Status, Verification, VoiceTicket};
 use crate::phone::PhoneNumber;
-use crate::store::{CheckDecision, SlotDecision};
+use crate::store::{CheckDecision, Guarded, SlotDecision};
 
 use super::{CheckResult, Verifier, VerifyError};
 
-/// Who asks for a code: the address per-IP limits count, and, on the hosted pages, the
-/// browser session the verification is bound to.
-#[derive(Debug, Clone)]
+/// Who asks for a code: the address per-IP limits count (when there is one: the pages
+/// and the tutorial routes know the client's; the APIs only the one their caller vouches
+/// for), and, on the hosted pages, the browser session the verification is bound to.
+#[derive(Debug, Clone, Default)]
 pub struct Requester {
-    pub ip: IpAddr,
+    pub ip: Option<IpAddr>,
     /// The binding of the browser session (see `web::session`), or `None` for the APIs.
     pub browser: Option<String>,
 }
 
 impl Requester {
-    /// A request made by a client at `ip`, outside any browser session.
+    /// A request made for a person at `ip`, outside any browser session.
     pub fn from_ip(ip: IpAddr) -> Self {
-        Self { ip, browser: None }
+        Self {
+            ip: Some(ip),
+            browser: None,
+        }
     }
 }
 
 impl Verifier {
     /// Sends a new code to `to` by `channel` for `requester`. A pending verification of
     /// the number started by the same browser (or, for the APIs, by none) gets the new
-    /// code; otherwise a new one starts and replaces it.
+    /// code; otherwise a new one starts and replaces it. A test number gets its fixed
+    /// code and nothing is sent; the fraud guard and the budget never count it.
     #[tracing::instrument(name = "start verification", skip_all, fields(to = %to.masked(), channel = channel.as_str()))]
     pub async fn start(
         &self,
@@ -42,16 +48,12 @@ impl Verifier {
             return Err(VerifyError::CountryNotAllowed);
         }
         let now = self.clock.now();
-        let client = rules::ip_bucket(requester.ip, self.policy.ipv6_prefix_len);
-        if let SlotDecision::Refused(wait) = self
-            .store
-            .take_send_slot(to, client, now, &self.policy.send)
-            .await?
-        {
-            tracing::info!(retry_after = wait.secs(), "send refused by limits");
-            return Err(VerifyError::RateLimited(wait));
-        }
-        let code = self.policy.format.generate();
+        let test_code = self.policy.test_code(to).cloned();
+        self.take_send_slot(to, channel, requester, test_code.is_some(), now)
+            .await?;
+        let code = test_code
+            .clone()
+            .unwrap_or_else(|| self.policy.format.generate());
         let fresh = Verification {
             id: crate::code::random_hex(16),
             to: to.clone(),
@@ -67,7 +69,73 @@ impl Verifier {
             browser: requester.browser.clone(),
         };
         let verification = self.store.issue_code(fresh, now).await?;
+        if test_code.is_some() {
+            return self.deliver_nowhere(verification).await;
+        }
         self.deliver(verification, &code).await
+    }
+
+    /// Takes a send slot: the number's and the address's limits, then (except for test
+    /// numbers) the guard's.
+    async fn take_send_slot(
+        &self,
+        to: &PhoneNumber,
+        channel: Channel,
+        requester: &Requester,
+        test_number: bool,
+        now: std::time::SystemTime,
+    ) -> Result<(), VerifyError> {
+        let ip = requester
+            .ip
+            .map(|ip| rules::ip_bucket(ip, self.policy.ipv6_prefix_len));
+        let facts = (!test_number).then(|| self.policy.send_facts(to, channel));
+        let guard = facts
+            .as_ref()
+            .filter(|_| self.policy.guarded())
+            .map(|facts| Guarded {
+                facts,
+                limits: &self.policy.guard,
+            });
+        let decision = self
+            .store
+            .take_send_slot(to, ip, now, &self.policy.send, guard)
+            .await?;
+        let refusal = match decision {
+            SlotDecision::Granted => {
+                if let Some(facts) = &facts {
+                    self.metrics.estimated_spend(
+                        &facts.country,
+                        channel.as_str(),
+                        facts.cost_micros,
+                    );
+                }
+                return Ok(());
+            }
+            SlotDecision::Refused(wait)
+            | SlotDecision::Guarded(GuardRefusal::CountryCapped(wait)) => {
+                tracing::info!(retry_after = wait.secs(), "send refused by limits");
+                VerifyError::RateLimited(wait)
+            }
+            SlotDecision::Guarded(GuardRefusal::FraudBlocked { newly }) => {
+                let facts = facts.as_ref().expect("the guard saw facts");
+                let prefix = masked_prefix(&facts.prefix);
+                if newly {
+                    tracing::warn!(%prefix, country = %facts.country, "fraud guard: prefix blocked for low conversion");
+                } else {
+                    tracing::info!(%prefix, country = %facts.country, "fraud guard: start to a blocked prefix refused");
+                }
+                self.metrics.fraud_block(&facts.country);
+                VerifyError::FraudBlocked
+            }
+            SlotDecision::Guarded(GuardRefusal::SpendLimit(wait)) => {
+                tracing::warn!(
+                    retry_after = wait.secs(),
+                    "daily budget reached: start refused"
+                );
+                VerifyError::SpendLimitReached(wait)
+            }
+        };
+        Err(refusal)
     }
 
     /// For a call whose provider fetches its words from us: the ticket it fetches them
@@ -129,6 +197,9 @@ impl Verifier {
             }
             CheckDecision::Evaluated(verification, outcome) => {
                 tracing::info!(to = %verification.to.masked(), valid = outcome.valid, status = verification.status.as_str(), "code checked");
+                if outcome.valid {
+                    self.count_approval(&verification).await;
+                }
                 Ok(CheckResult {
                     attempts_remaining: verification
                         .attempts_remaining(self.policy.check.max_attempts),
@@ -167,7 +238,32 @@ impl Verifier {
 
     /// Approves a pending verification without a code (the Twilio API allows it).
     pub async fn approve(&self, id: &str) -> Result<Verification, VerifyError> {
-        self.end(id, Status::Approved).await
+        let verification = self.end(id, Status::Approved).await?;
+        self.count_approval(&verification).await;
+        Ok(verification)
+    }
+
+    /// Tells the fraud guard a code sent to this number's prefix was used. Test numbers
+    /// are never counted. A store failure here costs the guard one approval, not the
+    /// person their verification, so it is logged and not returned.
+    async fn count_approval(&self, verification: &Verification) {
+        let Some(fraud) = &self.policy.guard.fraud else {
+            return;
+        };
+        if self.policy.test_code(&verification.to).is_some() {
+            return;
+        }
+        let prefix = self
+            .policy
+            .send_facts(&verification.to, verification.channel)
+            .prefix;
+        if let Err(e) = self
+            .store
+            .record_approval(&prefix, self.clock.now(), fraud)
+            .await
+        {
+            tracing::warn!(error = %e, "could not count an approval for the fraud guard");
+        }
     }
 
     async fn end(&self, id: &str, status: Status) -> Result<Verification, VerifyError> {
@@ -176,4 +272,11 @@ impl Verifier {
             None => Err(VerifyError::NotPending(self.get(id).await?.status)),
         }
     }
+}
+
+/// A prefix for logs: the country code and first digits, the rest hidden (`+120****`).
+fn masked_prefix(prefix: &str) -> String {
+    let shown: String = prefix.chars().take(4).collect();
+    let hidden = prefix.chars().count().saturating_sub(4);
+    format!("{shown}{}", "*".repeat(hidden))
 }

@@ -27,7 +27,8 @@ pub struct Meaning {
 /// The one table: what each `VerifyError` means. Store failures are logged here.
 pub fn meaning(error: &VerifyError) -> Meaning {
     let (status, retry_after) = match error {
-        VerifyError::CountryNotAllowed => (StatusCode::FORBIDDEN, None),
+        VerifyError::CountryNotAllowed | VerifyError::FraudBlocked => (StatusCode::FORBIDDEN, None),
+        VerifyError::SpendLimitReached(wait) => (StatusCode::TOO_MANY_REQUESTS, Some(*wait)),
         VerifyError::RateLimited(wait) | VerifyError::Locked(wait) => {
             (StatusCode::TOO_MANY_REQUESTS, Some(*wait))
         }
@@ -102,6 +103,8 @@ mod tests {
             ),
             (VerifyError::NumberRejected, 422, None),
             (VerifyError::DeliveryFailed, 502, None),
+            (VerifyError::FraudBlocked, 403, None),
+            (VerifyError::SpendLimitReached(wait), 429, Some(wait)),
             (VerifyError::Store(StoreError::new("down")), 503, None),
         ];
         for (error, status, retry) in cases {

@@ -75,6 +75,10 @@ impl From<VerifyError> for TutorialError {
             }
             VerifyError::NumberRejected => "this number cannot receive codes".to_string(),
             VerifyError::DeliveryFailed => "the code could not be sent".to_string(),
+            VerifyError::FraudBlocked => "codes cannot be sent to this number now".to_string(),
+            VerifyError::SpendLimitReached(wait) => {
+                format!("the day's budget is spent, retry in {}", wait.describe())
+            }
             VerifyError::Store(_) => "temporarily unavailable".to_string(),
             VerifyError::NotFound | VerifyError::NotPending(_) => {
                 "no pending verification".to_string()

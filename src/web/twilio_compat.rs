@@ -14,7 +14,7 @@ use futures_util::future::LocalBoxFuture;
 use serde_json::{Value, json};
 
 use super::errors::{self, meaning};
-use super::{AppState, BodyError, client_ip, read_body, rfc3339};
+use super::{AppState, BodyError, read_body, rfc3339};
 use crate::code::credential_matches;
 use crate::domain::{Channel, RetryAfter, Status, Verification};
 use crate::phone::PhoneNumber;
@@ -119,6 +119,13 @@ impl From<VerifyError> for TwilioError {
                 return Self::invalid("To", "the number cannot receive verification codes");
             }
             VerifyError::DeliveryFailed => (60008, "Unable to deliver the verification code"),
+            VerifyError::FraudBlocked => (
+                60410,
+                "Verification delivery attempt blocked: the number's prefix is blocked by the fraud guard",
+            ),
+            VerifyError::SpendLimitReached(_) => {
+                (20429, "Too Many Requests: the day's budget is spent")
+            }
             VerifyError::Store(_) => (20503, "Service Unavailable"),
         };
         Self {
@@ -265,11 +272,32 @@ fn parse_phone(raw: &str, state: &AppState) -> Result<PhoneNumber, TwilioError> 
         .map_err(|e| TwilioError::invalid("To", &e.to_string()))
 }
 
+/// The person's address from Twilio's `RateLimits` parameter (a JSON object; its key
+/// `end_user_ip_address` is what Twilio's Programmable Rate Limits count per address).
+/// Without it no per-address limit applies: the caller is a backend.
+fn end_user_ip(rate_limits: Option<&str>) -> Result<Option<std::net::IpAddr>, TwilioError> {
+    let Some(raw) = rate_limits else {
+        return Ok(None);
+    };
+    let refused = || {
+        TwilioError::invalid(
+            "RateLimits",
+            "must be a JSON object; end_user_ip_address an IP address",
+        )
+    };
+    let value: Value = serde_json::from_str(raw).map_err(|_| refused())?;
+    let object = value.as_object().ok_or_else(refused)?;
+    match object.get("end_user_ip_address") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(ip)) => ip.trim().parse().map(Some).map_err(|_| refused()),
+        Some(_) => Err(refused()),
+    }
+}
+
 /// `POST /v2/Services/{ServiceSid}/Verifications`.
 pub async fn create(
     state: web::Data<AppState>,
     _auth: TwilioAuth,
-    req: HttpRequest,
     service_sid: web::Path<String>,
     form: TwilioForm,
 ) -> Result<HttpResponse, TwilioError> {
@@ -282,7 +310,10 @@ pub async fn create(
         .get("Channel")
         .and_then(Channel::parse)
         .ok_or_else(|| TwilioError::invalid("Channel", "must be sms or call"))?;
-    let requester = Requester::from_ip(client_ip(&req, &state.trusted_proxies));
+    let requester = Requester {
+        ip: end_user_ip(form.get("RateLimits"))?,
+        browser: None,
+    };
     let v = state.verifier.start(&to, channel, &requester).await?;
     Ok(HttpResponse::Created().json(resource(&state, &service_sid, &v)))
 }

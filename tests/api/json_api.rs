@@ -314,8 +314,11 @@ async fn an_idempotent_replay_returns_the_first_answer_and_sends_nothing() {
     assert_eq!(app.messages_to(A).len(), 2);
 }
 
+/// Through the API the per-address limit counts the person's address, which the backend
+/// vouches for in `client_ip` (its own connection, or a proxy's header, says nothing about
+/// the person; the pages' tests check `X-Forwarded-For`).
 #[tokio::test]
-async fn forwarded_for_is_believed_only_from_trusted_proxies() {
+async fn the_api_counts_the_address_its_caller_vouches_for() {
     let app = app_with(&[
         ("PHONE_VERIFY__VERIFICATION__MAX_SENDS_PER_IP", "1"),
         ("PHONE_VERIFY__SERVER__TRUSTED_PROXIES", "127.0.0.1/32"),
@@ -327,21 +330,33 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
             .client
             .post(app.url("/api/v1/verifications"))
             .bearer_auth(KEY)
-            .header("x-forwarded-for", from)
-            .json(&json!({"to": to}));
+            .json(&json!({"to": to, "client_ip": from}));
         async move { request.send().await.unwrap().status().as_u16() }
     };
     assert_eq!(send("198.51.100.1", "+12015550101").await, 201);
     assert_eq!(
         send("198.51.100.2", "+12015550102").await,
         201,
-        "another client behind the proxy"
+        "another person behind the same backend"
     );
     assert_eq!(
         send("198.51.100.1", "+12015550103").await,
         429,
-        "the first client again"
+        "the first person again"
     );
+    // Without client_ip, neither the backend's address nor a forwarded one is counted.
+    for to in ["+12015550104", "+12015550105"] {
+        let reply = client
+            .client
+            .post(app.url("/api/v1/verifications"))
+            .bearer_auth(KEY)
+            .header("x-forwarded-for", "198.51.100.1")
+            .json(&json!({"to": to}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), 201, "{to}");
+    }
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
-use super::{AppState, client_ip, rfc3339};
+use super::{AppState, rfc3339};
 use crate::domain::{Channel, Verification};
 use crate::phone::PhoneNumber;
 use crate::verification::idempotency::{Claim, IdempotencyKey, StoredResponse};
@@ -73,6 +73,11 @@ pub struct StartRequest {
     #[serde(default)]
     #[allow(dead_code)]
     locale: Option<String>,
+    /// The address of the person the code is for (IPv4 or IPv6), as your backend saw
+    /// it. The per-address send limit counts it; without it, none applies, since the
+    /// caller is a backend speaking for many people.
+    #[serde(default, deserialize_with = "present")]
+    client_ip: Option<String>,
 }
 
 /// Checks a code, by number or by verification id (one of the two is required).
@@ -135,15 +140,15 @@ fn parse_phone(raw: &str, policy: &Policy) -> Result<PhoneNumber, ApiError> {
     params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible characters. Replays within 24 h with the same body return the first answer and send nothing", min_length = 1, max_length = 255, pattern = "^[!-~]([ -~]*[!-~])?$")),
     responses(
         (status = 201, description = "Code sent", body = VerificationBody),
-        (status = 400, description = "Invalid `to` (`invalid_phone`), channel, JSON or idempotency key", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid `to` (`invalid_phone`), channel, `client_ip` (`invalid_parameter`), JSON or idempotency key", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or wrong API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Country not allowed (`country_not_allowed`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Country not allowed (`country_not_allowed`), or the number's range blocked by the fraud guard (`fraud_blocked`)", body = Problem, content_type = "application/problem+json"),
         (status = 408, description = "The body did not arrive in time", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A request with this idempotency key is still being handled", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "The body is larger than 16 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Number unreachable (`number_unreachable`), or an idempotency key reused with another body (`idempotency_key_reused`)", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Send limit or locked number; see `Retry-After`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Send limit or locked number (`rate_limited`), or the day's budget spent (`spend_limit_reached`); see `Retry-After`", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "Every provider failed (`delivery_failed`)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The store is unreachable (`unavailable`)", body = Problem, content_type = "application/problem+json"),
     ),
@@ -156,7 +161,7 @@ pub async fn start(
     body: JsonBody<StartRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let Some(header) = req.headers().get("idempotency-key") else {
-        return start_verification(&state, &req, &body).await;
+        return start_verification(&state, &body).await;
     };
     let key = IdempotencyKey::new(caller.key(), header.as_bytes(), &body.raw)
         .map_err(|e| ApiError::invalid("invalid_idempotency_key", format!("{e}.")))?;
@@ -178,7 +183,7 @@ pub async fn start(
             ));
         }
     }
-    let answer = start_verification(&state, &req, &body)
+    let answer = start_verification(&state, &body)
         .await
         .unwrap_or_else(|e| e.error_response());
     let (answer, stored) = keep_body(answer).await;
@@ -190,7 +195,6 @@ pub async fn start(
 
 async fn start_verification(
     state: &AppState,
-    req: &HttpRequest,
     body: &StartRequest,
 ) -> Result<HttpResponse, ApiError> {
     let policy = state.verifier.policy();
@@ -198,7 +202,19 @@ async fn start_verification(
     let channel = Channel::parse(body.channel.as_deref().unwrap_or("sms")).ok_or_else(|| {
         ApiError::invalid("invalid_channel", "`channel` must be `sms` or `call`.")
     })?;
-    let requester = Requester::from_ip(client_ip(req, &state.trusted_proxies));
+    let ip = body
+        .client_ip
+        .as_deref()
+        .map(|raw| {
+            raw.trim().parse::<std::net::IpAddr>().map_err(|_| {
+                ApiError::invalid(
+                    "invalid_parameter",
+                    "`client_ip` must be an IPv4 or IPv6 address, such as 203.0.113.7.",
+                )
+            })
+        })
+        .transpose()?;
+    let requester = Requester { ip, browser: None };
     let v = state.verifier.start(&to, channel, &requester).await?;
     Ok(verification_reply(StatusCode::CREATED, policy, &v))
 }
@@ -370,6 +386,12 @@ pub fn document(policy: &Policy) -> serde_json::Value {
     for field in ["to", "id"] {
         check["properties"][field]["type"] = "string".into();
     }
+    let start = &mut doc["components"]["schemas"]["StartRequest"]["properties"]["client_ip"];
+    let description = start["description"].clone();
+    *start = serde_json::json!({
+        "description": description,
+        "anyOf": [{"type": "string", "format": "ipv4"}, {"type": "string", "format": "ipv6"}],
+    });
     doc
 }
 

@@ -151,6 +151,18 @@ impl From<VerifyError> for ApiError {
                 "delivery_failed",
                 "No provider could deliver the code; try again later.".to_string(),
             ),
+            VerifyError::FraudBlocked => (
+                "fraud_blocked",
+                "Codes cannot be sent to this number now: its range is blocked by the fraud guard."
+                    .to_string(),
+            ),
+            VerifyError::SpendLimitReached(wait) => (
+                "spend_limit_reached",
+                format!(
+                    "The day's sending budget is spent; retry in {}.",
+                    wait.describe()
+                ),
+            ),
             VerifyError::Store(_) => (
                 "unavailable",
                 "The service is temporarily unavailable.".to_string(),

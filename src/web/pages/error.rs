@@ -98,6 +98,14 @@ impl From<VerifyError> for PageError {
                 "This number can’t get codes",
                 "This number can’t receive verification codes. Try another number.".to_string(),
             ),
+            VerifyError::FraudBlocked => (
+                "We can’t send a code to this number now",
+                "Codes can’t be sent to this number at the moment. Please try again later, or use another number.".to_string(),
+            ),
+            VerifyError::SpendLimitReached(wait) => (
+                "We can’t send codes right now",
+                format!("We’ve sent as many codes as we can today. Please try again in {}.", wait.describe()),
+            ),
             VerifyError::NotPending(_) => (
                 "This code can no longer be used",
                 "Start again to get a new code.".to_string(),

@@ -57,7 +57,7 @@ fn with_session(mut response: HttpResponse, state: &AppState, session: &Session)
 /// Who is asking, for the verifier: this client's address and this browser's session.
 fn requester(state: &AppState, req: &HttpRequest, session: &Session) -> Requester {
     Requester {
-        ip: client_ip(req, &state.trusted_proxies),
+        ip: Some(client_ip(req, &state.trusted_proxies)),
         browser: Some(state.sessions.binding(session)),
     }
 }
