@@ -140,6 +140,13 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
             "the console provider prints codes to standard output: for development only"
         );
     }
+    if !config.test_numbers.is_empty() {
+        tracing::warn!(
+            count = config.test_numbers.len(),
+            "verification.test_numbers is set: these numbers take a fixed code and are never \
+             sent anything; keep them out of production unless an app review needs them"
+        );
+    }
     let policy = Policy::new(config);
     let verifier = Verifier::new(
         store,

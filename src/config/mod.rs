@@ -116,33 +116,50 @@ pub struct TestNumber {
 
 impl<'de> Deserialize<'de> for TestNumber {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Table {
-            number: String,
-            code: String,
-        }
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Written {
-            Table(Table),
-            Text(String),
-        }
-        match Written::deserialize(deserializer)? {
-            Written::Table(t) => Ok(Self {
-                number: t.number,
-                code: t.code,
-            }),
-            Written::Text(text) => match text.split_once('=') {
-                Some((number, code)) => Ok(Self {
+        struct Visitor;
+        const SHAPE: &str = "{ number = \"+1...\", code = \"123456\" } or \"+1...=123456\"";
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = TestNumber;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(SHAPE)
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<TestNumber, E> {
+                let (number, code) = text
+                    .split_once('=')
+                    .ok_or_else(|| E::custom(format!("expected {SHAPE}")))?;
+                Ok(TestNumber {
                     number: number.trim().to_string(),
                     code: code.trim().to_string(),
-                }),
-                None => Err(serde::de::Error::custom(
-                    "a test number is { number = \"+1...\", code = \"123456\" } or \"+1...=123456\"",
-                )),
-            },
+                })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<TestNumber, A::Error> {
+                let (mut number, mut code) = (None, None);
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "number" => number = Some(map.next_value::<String>()?),
+                        "code" => code = Some(map.next_value::<String>()?),
+                        other => {
+                            return Err(serde::de::Error::unknown_field(
+                                other,
+                                &["number", "code"],
+                            ));
+                        }
+                    }
+                }
+                Ok(TestNumber {
+                    number: number.ok_or_else(|| {
+                        serde::de::Error::custom(format!("needs a number: {SHAPE}"))
+                    })?,
+                    code: code.ok_or_else(|| {
+                        serde::de::Error::custom(format!("needs a code: {SHAPE}"))
+                    })?,
+                })
+            }
         }
+        deserializer.deserialize_any(Visitor)
     }
 }
 
@@ -873,6 +890,40 @@ mod tests {
         assert_eq!(twilio.from, "+15550002222");
         assert_eq!(twilio.auth_token.expose(), "007");
         assert_eq!(s.api.keys.len(), 2);
+    }
+
+    #[test]
+    fn test_numbers_and_country_costs_come_from_the_environment_too() {
+        let s = from_env(&[
+            (
+                "PHONE_VERIFY__VERIFICATION__TEST_NUMBERS",
+                "+12015550199=123456, +447400123456 = 654321",
+            ),
+            ("PHONE_VERIFY__SPEND__COUNTRIES__GB__SMS", "0.04"),
+            ("PHONE_VERIFY__FRAUD__MIN_CONVERSION", "0.5"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.verification.test_numbers,
+            [
+                TestNumber {
+                    number: "+12015550199".into(),
+                    code: "123456".into()
+                },
+                TestNumber {
+                    number: "+447400123456".into(),
+                    code: "654321".into()
+                }
+            ]
+        );
+        assert_eq!(s.spend.countries["gb"].sms, Some(0.04));
+        assert_eq!(s.fraud.min_conversion, 0.5);
+        let error =
+            from_env(&[("PHONE_VERIFY__VERIFICATION__TEST_NUMBERS", "+12015550199")]).unwrap_err();
+        assert!(
+            error.key.starts_with("verification.test_numbers"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -568,6 +568,116 @@ mod tests {
     }
 
     #[test]
+    fn guard_budget_and_test_number_settings_are_checked_naming_the_key() {
+        use super::super::{CountryCost, TestNumber};
+        type Mutation = Box<dyn Fn(&mut Settings)>;
+        let cases: Vec<(&str, Mutation)> = vec![
+            (
+                "fraud.min_conversion",
+                Box::new(|s| s.fraud.min_conversion = 1.5),
+            ),
+            (
+                "fraud.min_conversion",
+                Box::new(|s| s.fraud.min_conversion = -0.1),
+            ),
+            (
+                "fraud.prefix_digits",
+                Box::new(|s| s.fraud.prefix_digits = 0),
+            ),
+            ("fraud.window_secs", Box::new(|s| s.fraud.window_secs = 0)),
+            ("fraud.min_sends", Box::new(|s| s.fraud.min_sends = 0)),
+            ("fraud.block_secs", Box::new(|s| s.fraud.block_secs = 0)),
+            (
+                "spend.daily_limit",
+                Box::new(|s| s.spend.daily_limit = -1.0),
+            ),
+            (
+                "spend.currency",
+                Box::new(|s| s.spend.currency = "US".into()),
+            ),
+            ("spend.sms_cost", Box::new(|s| s.spend.sms_cost = f64::NAN)),
+            (
+                "spend.countries.XX",
+                Box::new(|s| {
+                    s.spend
+                        .countries
+                        .insert("XX".into(), CountryCost::default());
+                }),
+            ),
+            (
+                "spend.countries.GB.call",
+                Box::new(|s| {
+                    s.spend.countries.insert(
+                        "GB".into(),
+                        CountryCost {
+                            sms: None,
+                            call: Some(-2.0),
+                        },
+                    );
+                }),
+            ),
+            (
+                "verification.test_numbers",
+                Box::new(|s| {
+                    s.verification.test_numbers = vec![TestNumber {
+                        number: "+12015550199".into(),
+                        code: "12345".into(),
+                    }]
+                }),
+            ),
+            (
+                "verification.test_numbers",
+                Box::new(|s| {
+                    s.verification.test_numbers = vec![TestNumber {
+                        number: "not a number".into(),
+                        code: "123456".into(),
+                    }]
+                }),
+            ),
+            (
+                "verification.test_numbers",
+                Box::new(|s| {
+                    let entry = TestNumber {
+                        number: "+12015550199".into(),
+                        code: "123456".into(),
+                    };
+                    s.verification.test_numbers = vec![entry.clone(), entry];
+                }),
+            ),
+        ];
+        for (key, mutate) in cases {
+            let mut s = Settings::default();
+            mutate(&mut s);
+            let error = Config::parse(s).expect_err(key);
+            assert_eq!(error.key, key, "{error}");
+        }
+        let mut s = Settings::default();
+        s.verification.test_numbers = vec![TestNumber {
+            number: "(201) 555-0199".into(),
+            code: "123456".into(),
+        }];
+        s.spend.daily_limit = 25.0;
+        s.spend.countries.insert(
+            "gb".into(),
+            CountryCost {
+                sms: Some(0.04),
+                call: None,
+            },
+        );
+        s.fraud.max_sends_per_country_per_hour = 100;
+        let config = Config::parse(s).unwrap();
+        assert_eq!(config.test_numbers[0].0.e164(), "+12015550199");
+        assert_eq!(config.test_numbers[0].1.expose(), "123456");
+        assert_eq!(config.guard.daily_limit_micros, Some(25_000_000));
+        assert_eq!(config.guard.country_cap, Some(100));
+        assert_eq!(config.costs.countries["GB"], (Some(40_000), None));
+        let mut off = Settings::default();
+        off.fraud.enabled = false;
+        let off = Config::parse(off).unwrap();
+        assert!(off.guard.fraud.is_none() && off.guard.daily_limit_micros.is_none());
+    }
+
+    #[test]
     fn the_parsed_config_holds_what_the_settings_say() {
         let mut settings = Settings::default();
         settings.server.public_url = "HTTPS://verify.example.com".into();

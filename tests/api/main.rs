@@ -1,5 +1,6 @@
 //! Black-box tests: the real binary on a random port, driven over HTTP.
 
+mod abuse;
 mod config;
 mod flow;
 mod helpers;

@@ -362,3 +362,64 @@ async fn after_a_flow_every_key_left_has_a_ttl() {
     assert!(redis.key_count().await >= 6);
     assert_eq!(redis.keys_without_ttl().await, Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn the_budget_is_shared_by_instances_on_one_redis() {
+    let Some(redis) = RedisServer::start_or_skip().await else {
+        return;
+    };
+    let extra = [("PHONE_VERIFY__SPEND__DAILY_LIMIT", "0.02")];
+    let (one, two) = (
+        instance(&redis.url(), false, &extra).await,
+        instance(&redis.url(), false, &extra).await,
+    );
+    assert_eq!(api(&one, KEY).start("+12012000101").await.status, 201);
+    assert_eq!(api(&two, KEY).start("+12012010101").await.status, 201);
+    let refused = api(&one, KEY).start("+12012020101").await;
+    assert_eq!(
+        (refused.status, refused.json["code"].as_str()),
+        (429, Some("spend_limit_reached")),
+        "{:?}",
+        refused.json
+    );
+    assert!(refused.header("retry-after").is_some());
+}
+
+#[tokio::test]
+async fn the_fraud_guard_is_shared_by_instances_on_one_redis() {
+    let Some(redis) = RedisServer::start_or_skip().await else {
+        return;
+    };
+    let extra = [("PHONE_VERIFY__FRAUD__MIN_SENDS", "4")];
+    let (one, two) = (
+        instance(&redis.url(), false, &extra).await,
+        instance(&redis.url(), false, &extra).await,
+    );
+    // Four unapproved sends to +1201555, spread over both instances.
+    for line in 0..4 {
+        let app = if line % 2 == 0 { &one } else { &two };
+        let reply = api(app, KEY).start(&format!("+1201555{line:04}")).await;
+        assert_eq!(reply.status, 201, "{:?}", reply.json);
+    }
+    for app in [&one, &two] {
+        let blocked = api(app, KEY).start("+12015550100").await;
+        assert_eq!(
+            (blocked.status, blocked.json["code"].as_str()),
+            (403, Some("fraud_blocked")),
+            "{:?}",
+            blocked.json
+        );
+    }
+    // An approval through the other instance counts for the prefix too: a fresh prefix
+    // with a used code in every four stays open.
+    for line in 0..4 {
+        let to = format!("+1201556{line:04}");
+        assert_eq!(api(&one, KEY).start(&to).await.status, 201);
+        if line < 2 {
+            let code = one.code_for(&to).await;
+            assert_eq!(api(&two, KEY).check(&to, &code).await.json["valid"], true);
+        }
+    }
+    assert_eq!(api(&two, KEY).start("+12015560100").await.status, 201);
+    assert_eq!(redis.keys_without_ttl().await, Vec::<String>::new());
+}
