@@ -5,6 +5,7 @@ pub mod code;
 pub mod config;
 pub mod domain;
 pub mod metrics;
+pub mod oidc;
 pub mod phone;
 pub mod startup;
 pub mod store;

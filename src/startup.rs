@@ -15,6 +15,7 @@ use crate::channels::Channels;
 use crate::code::{CodeHasher, CodeSealer, derive_key};
 use crate::config::{Config, StoreBackend};
 use crate::metrics::Metrics;
+use crate::oidc::SigningKey;
 use crate::store::VerificationStore;
 use crate::store::memory::TokenStorage;
 use crate::store::redis::RedisStore;
@@ -54,6 +55,7 @@ impl Application {
         };
         let static_dir = settings.server.static_dir.clone();
         let optional = routes::OptionalRoutes {
+            oidc: config.oidc.is_some(),
             twilio_compat: settings.twilio_compat.enabled,
             signalwire: settings.compat.signalwire_routes,
             plivo: settings.compat.plivo_routes,
@@ -148,12 +150,32 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         );
     }
     let policy = Policy::new(config);
+    let clock: Arc<dyn crate::verification::Clock> = Arc::new(SystemClock);
+    let session_ttl = Duration::from_secs(settings.server.session_ttl_secs);
+    let oidc = match &config.oidc {
+        Some(oidc) => {
+            let key = match &oidc.signing_key {
+                Some(key) => SigningKey::from_secret_key(key)?,
+                None => SigningKey::derive(&secret)?,
+            };
+            tracing::info!(issuer = %oidc.issuer, kid = key.kid(), "OpenID Connect provider on");
+            Some(crate::oidc::Provider::new(
+                oidc,
+                key,
+                derive_key(&secret, "phone-verify oidc subject"),
+                session_ttl,
+                store.clone(),
+                clock.clone(),
+            ))
+        }
+        None => None,
+    };
     let verifier = Verifier::new(
         store,
         channels,
         CodeHasher::new(derive_key(&secret, "phone-verify code hash")),
         CodeSealer::new(derive_key(&secret, "phone-verify voice tickets")),
-        Arc::new(SystemClock),
+        clock,
         policy,
         metrics,
     );
@@ -179,12 +201,13 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
             derive_key(&secret, "phone-verify cookies"),
             derive_key(&secret, "phone-verify browser binding"),
             https,
-            Duration::from_secs(settings.server.session_ttl_secs),
+            session_ttl,
         ),
         trusted_proxies: config.trusted_proxies.clone(),
         hsts: https,
         metrics_token: (!settings.server.metrics_token.is_empty())
             .then(|| settings.server.metrics_token.clone()),
+        oidc,
     })
 }
 

@@ -12,7 +12,7 @@ use crate::code::CodeAlphabet;
 mod providers;
 mod validate;
 
-pub use validate::{Config, KeyPrefix, PublicUrl, parse_cidr};
+pub use validate::{Config, KeyPrefix, OidcClientConfig, OidcConfig, PublicUrl, parse_cidr};
 
 /// Environment variables overriding keys start with this, then `__`.
 pub const ENV_PREFIX: &str = "PHONE_VERIFY";
@@ -36,6 +36,7 @@ pub struct Settings {
     pub verification: VerificationSettings,
     pub fraud: FraudSettings,
     pub spend: SpendSettings,
+    pub oidc: OidcSettings,
     pub store: StoreSettings,
     pub channels: ChannelsSettings,
     pub providers: ProvidersSettings,
@@ -161,6 +162,45 @@ impl<'de> Deserialize<'de> for TestNumber {
         }
         deserializer.deserialize_any(Visitor)
     }
+}
+
+/// `[oidc]`: phone-verify as an OpenID Connect provider.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OidcSettings {
+    pub enabled: bool,
+    /// Empty: `server.public_url`.
+    pub issuer: String,
+    /// PKCS#8 PEM of a P-256 key; empty: derived from `server.secret`.
+    pub signing_key: Secret,
+    pub id_token_ttl_secs: u64,
+    pub code_ttl_secs: u64,
+    pub clients: Vec<OidcClient>,
+}
+
+impl Default for OidcSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            issuer: String::new(),
+            signing_key: Secret::default(),
+            id_token_ttl_secs: 300,
+            code_ttl_secs: 60,
+            clients: Vec::new(),
+        }
+    }
+}
+
+/// An application that signs people in with phone-verify.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OidcClient {
+    pub client_id: String,
+    /// Empty: a public client (PKCE required).
+    pub client_secret: Secret,
+    pub redirect_uris: Vec<String>,
+    /// Shown on the pages: "Verify your phone number for NAME".
+    pub name: String,
 }
 
 /// `[fraud]`: the guard against SMS pumping.

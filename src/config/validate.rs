@@ -40,6 +40,30 @@ pub struct Config {
     /// `[fraud]` and `[spend]`, in the types the guard takes.
     pub guard: GuardLimits,
     pub costs: Costs,
+    /// `[oidc]`, when enabled.
+    pub oidc: Option<OidcConfig>,
+}
+
+/// `[oidc]`, validated.
+#[derive(Debug, Clone)]
+pub struct OidcConfig {
+    /// The issuer, without a trailing slash.
+    pub issuer: String,
+    /// The configured signing key; `None`: derive one from `server.secret`.
+    pub signing_key: Option<p256::SecretKey>,
+    pub id_token_ttl: std::time::Duration,
+    pub code_ttl: std::time::Duration,
+    pub clients: Vec<OidcClientConfig>,
+}
+
+/// One relying party.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcClientConfig {
+    pub client_id: String,
+    /// `None`: a public client, which must use PKCE.
+    pub client_secret: Option<Secret>,
+    pub redirect_uris: Vec<String>,
+    pub name: Option<String>,
 }
 
 /// `server.public_url`, parsed: how people and providers reach the service.
@@ -185,6 +209,7 @@ impl Config {
         let test_numbers = parse_test_numbers(&settings, default_region)?;
         let guard = parse_guard(&settings)?;
         let costs = parse_costs(&settings)?;
+        let oidc = parse_oidc(&settings, &public_url)?;
         check_channels(&settings)?;
         check_front_ends(&settings)?;
         let key_prefix = KeyPrefix::parse(&settings.store.key_prefix)
@@ -212,6 +237,7 @@ impl Config {
             test_numbers,
             guard,
             costs,
+            oidc,
         })
     }
 }
@@ -465,6 +491,113 @@ fn parse_costs(settings: &Settings) -> Result<Costs, ConfigError> {
         call_micros: cost("spend.call_cost", spend.call_cost)?,
         countries,
     })
+}
+
+fn parse_oidc(
+    settings: &Settings,
+    public_url: &PublicUrl,
+) -> Result<Option<OidcConfig>, ConfigError> {
+    let o = &settings.oidc;
+    if !o.enabled {
+        return Ok(None);
+    }
+    let issuer = if o.issuer.trim().is_empty() {
+        public_url.base.clone()
+    } else {
+        let parsed = PublicUrl::parse(&o.issuer)
+            .map_err(|message| ConfigError::new("oidc.issuer", message))?;
+        if o.issuer.contains(['?', '#']) {
+            return Err(ConfigError::new(
+                "oidc.issuer",
+                "must have no query or fragment",
+            ));
+        }
+        parsed.base
+    };
+    let signing_key = if o.signing_key.is_empty() {
+        None
+    } else {
+        use p256::pkcs8::DecodePrivateKey as _;
+        Some(
+            p256::SecretKey::from_pkcs8_pem(o.signing_key.expose().trim()).map_err(|_| {
+                ConfigError::new(
+                    "oidc.signing_key",
+                    "must be the PKCS#8 PEM of a P-256 key (openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256)",
+                )
+            })?,
+        )
+    };
+    at_least("oidc.id_token_ttl_secs", o.id_token_ttl_secs, 1)?;
+    at_least("oidc.code_ttl_secs", o.code_ttl_secs, 1)?;
+    if o.clients.is_empty() {
+        return Err(ConfigError::new(
+            "oidc.clients",
+            "must list at least one client when oidc.enabled",
+        ));
+    }
+    let mut clients: Vec<OidcClientConfig> = Vec::new();
+    for (i, client) in o.clients.iter().enumerate() {
+        let key = |field: &str| format!("oidc.clients[{i}].{field}");
+        let id = client.client_id.trim();
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(ConfigError::new(
+                key("client_id"),
+                "must be visible ASCII without spaces",
+            ));
+        }
+        if clients.iter().any(|c| c.client_id == id) {
+            return Err(ConfigError::new(
+                key("client_id"),
+                format!("{id:?} is used by another client"),
+            ));
+        }
+        bearer_token(&key("client_secret"), &client.client_secret, true)?;
+        if client.redirect_uris.is_empty() {
+            return Err(ConfigError::new(
+                key("redirect_uris"),
+                "must list at least one URI",
+            ));
+        }
+        for uri in &client.redirect_uris {
+            check_redirect_uri(uri).map_err(|message| {
+                ConfigError::new(key("redirect_uris"), format!("{uri:?}: {message}"))
+            })?;
+        }
+        clients.push(OidcClientConfig {
+            client_id: id.to_string(),
+            client_secret: (!client.client_secret.is_empty()).then(|| client.client_secret.clone()),
+            redirect_uris: client.redirect_uris.clone(),
+            name: Some(client.name.trim().to_string()).filter(|n| !n.is_empty()),
+        });
+    }
+    Ok(Some(OidcConfig {
+        issuer,
+        signing_key,
+        id_token_ttl: std::time::Duration::from_secs(o.id_token_ttl_secs),
+        code_ttl: std::time::Duration::from_secs(o.code_ttl_secs),
+        clients,
+    }))
+}
+
+/// A redirect URI a client may register: https, or http to a loopback address (a native
+/// or development client), with no fragment.
+fn check_redirect_uri(raw: &str) -> Result<(), String> {
+    let url = url::Url::parse(raw).map_err(|_| "is not an absolute URL".to_string())?;
+    if url.fragment().is_some() {
+        return Err("must have no fragment".into());
+    }
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match url.scheme() {
+        "https" if url.host().is_some() => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err("must be https (http only to a loopback address)".into()),
+        _ => Err("must be an https URL".into()),
+    }
 }
 
 fn check_channels(settings: &Settings) -> Result<(), ConfigError> {

@@ -101,6 +101,8 @@ pub(crate) async fn run_all(make: impl Fn() -> Box<dyn VerificationStore>) {
     delivery_reports_update_the_matching_attempt(&*make()).await;
     voice_tickets_end_with_the_verification(&*make()).await;
     idempotency_keys_replay_conflict_and_expire(&*make()).await;
+    records_are_kept_read_and_taken_once(&*make()).await;
+    parallel_takes_of_a_record_give_it_to_one(Arc::from(make())).await;
     parallel_right_codes_approve_exactly_once(Arc::from(make())).await;
     parallel_wrong_codes_never_exceed_the_maximum(Arc::from(make())).await;
 }
@@ -824,6 +826,66 @@ async fn parallel_wrong_codes_never_exceed_the_maximum(store: Arc<dyn Verificati
     assert_eq!(evaluated, CHECK.max_attempts);
     let stored = store.get(&v.id).await.unwrap().unwrap();
     assert_eq!(stored.failed_checks, CHECK.max_attempts);
+}
+
+async fn records_are_kept_read_and_taken_once(store: &dyn VerificationStore) {
+    store
+        .put_record("code", "abc123", "first", t(100))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_record("code", "abc123", t(50)).await.unwrap(),
+        Some("first".to_string())
+    );
+    assert_eq!(
+        store.get_record("token", "abc123", t(50)).await.unwrap(),
+        None,
+        "kinds are apart"
+    );
+    assert_eq!(
+        store.take_record("code", "abc123", t(50)).await.unwrap(),
+        Some("first".to_string())
+    );
+    assert_eq!(
+        store.take_record("code", "abc123", t(51)).await.unwrap(),
+        None,
+        "taken once"
+    );
+    assert_eq!(
+        store.get_record("code", "abc123", t(51)).await.unwrap(),
+        None
+    );
+    // Keys the service never hands out name nothing.
+    for bad in ["", "a b", "x{y}", &"k".repeat(129)] {
+        store.put_record("code", bad, "v", t(100)).await.unwrap();
+        assert_eq!(
+            store.get_record("code", bad, t(50)).await.unwrap(),
+            None,
+            "{bad:?}"
+        );
+    }
+}
+
+async fn parallel_takes_of_a_record_give_it_to_one(store: Arc<dyn VerificationStore>) {
+    store
+        .put_record("code", "race", "once", t(100))
+        .await
+        .unwrap();
+    let start = Arc::new(tokio::sync::Barrier::new(16));
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let (store, start) = (store.clone(), start.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                store.take_record("code", "race", t(50)).await.unwrap()
+            })
+        })
+        .collect();
+    let mut taken = 0;
+    for task in tasks {
+        taken += usize::from(task.await.unwrap().is_some());
+    }
+    assert_eq!(taken, 1);
 }
 
 /// Leaves a verification, a number and an address behind, all expiring within an hour.

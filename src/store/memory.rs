@@ -33,6 +33,7 @@ struct Inner {
     countries: HashMap<String, CountryState>,
     spend: SpendState,
     idempotency: HashMap<String, IdempotencyRecord>,
+    records: HashMap<(String, String), (String, SystemTime)>,
     next_sweep: Option<SystemTime>,
 }
 
@@ -61,6 +62,7 @@ impl Inner {
             !c.sends.is_empty()
         });
         self.idempotency.retain(|_, record| now < record.until);
+        self.records.retain(|_, (_, until)| now < *until);
     }
 }
 
@@ -338,6 +340,51 @@ impl VerificationStore for TokenStorage {
         Ok(())
     }
 
+    async fn put_record(
+        &self,
+        kind: &str,
+        key: &str,
+        value: &str,
+        expires_at: SystemTime,
+    ) -> Result<(), StoreError> {
+        if super::record_key_valid(key) {
+            self.lock().records.insert(
+                (kind.to_string(), key.to_string()),
+                (value.to_string(), expires_at),
+            );
+        }
+        Ok(())
+    }
+
+    async fn get_record(
+        &self,
+        kind: &str,
+        key: &str,
+        now: SystemTime,
+    ) -> Result<Option<String>, StoreError> {
+        let inner = self.lock();
+        Ok(inner
+            .records
+            .get(&(kind.to_string(), key.to_string()))
+            .filter(|(_, until)| now < *until)
+            .map(|(value, _)| value.clone()))
+    }
+
+    async fn take_record(
+        &self,
+        kind: &str,
+        key: &str,
+        now: SystemTime,
+    ) -> Result<Option<String>, StoreError> {
+        let mut inner = self.lock();
+        inner.sweep_if_due(now);
+        Ok(inner
+            .records
+            .remove(&(kind.to_string(), key.to_string()))
+            .filter(|(_, until)| now < *until)
+            .map(|(value, _)| value))
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }
@@ -350,6 +397,19 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn memory_store_passes_the_contract() {
         super::super::contract::run_all(|| Box::new(TokenStorage::new())).await;
+    }
+
+    #[tokio::test]
+    async fn a_record_past_its_expiry_is_gone() {
+        let store = TokenStorage::new();
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        store
+            .put_record("code", "k", "v", at + Duration::from_secs(60))
+            .await
+            .unwrap();
+        let later = at + Duration::from_secs(60);
+        assert_eq!(store.get_record("code", "k", later).await.unwrap(), None);
+        assert_eq!(store.take_record("code", "k", later).await.unwrap(), None);
     }
 
     #[tokio::test]

@@ -96,6 +96,16 @@ pub enum IdempotencyClaim {
     Replay(StoredResponse),
 }
 
+/// Whether `key` can name a record: what the service hands out (random hex or
+/// base64url), at most 128 characters. Anything else names nothing.
+pub fn record_key_valid(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 128
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// The send attempt a delivery report is about: the one with its reference, else the
 /// provider's latest (some providers' call APIs return no id).
 pub fn matching_attempt<'a>(
@@ -205,6 +215,32 @@ pub trait VerificationStore: Send + Sync + 'static {
 
     /// Forgets a claimed key whose request should be retryable (the work did not happen).
     async fn release_idempotency_key(&self, key: &str) -> Result<(), StoreError>;
+
+    /// Keeps a short-lived record (`kind` and `key` name it) until `expires_at`: the
+    /// OpenID Connect provider's authorization requests, codes and access tokens.
+    async fn put_record(
+        &self,
+        kind: &str,
+        key: &str,
+        value: &str,
+        expires_at: SystemTime,
+    ) -> Result<(), StoreError>;
+
+    /// A record, while it lives.
+    async fn get_record(
+        &self,
+        kind: &str,
+        key: &str,
+        now: SystemTime,
+    ) -> Result<Option<String>, StoreError>;
+
+    /// Takes a record away, atomically: of several takes of one record, one gets it.
+    async fn take_record(
+        &self,
+        kind: &str,
+        key: &str,
+        now: SystemTime,
+    ) -> Result<Option<String>, StoreError>;
 
     /// Whether the backend answers.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -508,6 +508,10 @@ impl RedisStore {
         })
     }
 
+    fn record_key(&self, kind: &str, key: &str) -> String {
+        format!("{}rec:{kind}:{{{key}}}", self.prefix)
+    }
+
     fn number_key(&self, e164: &str, suffix: &str) -> String {
         format!("{}{{{e164}}}:{suffix}", self.prefix)
     }
@@ -942,6 +946,54 @@ impl VerificationStore for RedisStore {
             .command(redis::cmd("DEL").arg(format!("{}idem:{{{key}}}", self.prefix)))
             .await?;
         Ok(())
+    }
+
+    async fn put_record(
+        &self,
+        kind: &str,
+        key: &str,
+        value: &str,
+        expires_at: SystemTime,
+    ) -> Result<(), StoreError> {
+        if !super::record_key_valid(key) {
+            return Ok(());
+        }
+        let _: () = self
+            .command(
+                redis::cmd("SET")
+                    .arg(self.record_key(kind, key))
+                    .arg(value)
+                    .arg("PXAT")
+                    .arg(millis(expires_at).max(1)),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn get_record(
+        &self,
+        kind: &str,
+        key: &str,
+        _now: SystemTime,
+    ) -> Result<Option<String>, StoreError> {
+        if !super::record_key_valid(key) {
+            return Ok(None);
+        }
+        self.command(redis::cmd("GET").arg(self.record_key(kind, key)))
+            .await
+    }
+
+    async fn take_record(
+        &self,
+        kind: &str,
+        key: &str,
+        _now: SystemTime,
+    ) -> Result<Option<String>, StoreError> {
+        if !super::record_key_valid(key) {
+            return Ok(None);
+        }
+        self.command(redis::cmd("GETDEL").arg(self.record_key(kind, key)))
+            .await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

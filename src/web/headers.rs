@@ -8,6 +8,9 @@ use actix_web::{HttpResponse, web};
 
 use super::AppState;
 
+/// The Content-Security-Policy of every response, but for `form-action`.
+pub const CSP_WITHOUT_FORM_ACTION: &str =
+    "default-src 'self'; frame-ancestors 'none'; object-src 'none'; base-uri 'none'";
 const CSP: &str = "default-src 'self'; frame-ancestors 'none'; object-src 'none'; base-uri 'none'; form-action 'self'";
 
 /// Adds the security headers to every response, and `Cache-Control: no-store` to every
@@ -22,10 +25,13 @@ pub async fn security_headers(
         .is_some_and(|s| s.hsts);
     let mut res = next.call(req).await?;
     let headers = res.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
+    // A page of a sign-in sets its own, allowing its forms to lead to the application.
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        );
+    }
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

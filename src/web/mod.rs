@@ -13,6 +13,7 @@ pub mod callbacks;
 pub mod deadline;
 pub mod errors;
 pub mod headers;
+pub mod oidc;
 pub mod pages;
 pub mod routes;
 pub mod seed_compat;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub twilio_compat: Option<twilio_compat::TwilioCompat>,
     /// The bearer token `/metrics` requires, when one is configured.
     pub metrics_token: Option<crate::config::Secret>,
+    /// The OpenID Connect provider, when `oidc.enabled`.
+    pub oidc: Option<crate::oidc::Provider>,
 }
 
 /// A time as RFC 3339 in UTC (`2026-11-22T02:00:00Z`).

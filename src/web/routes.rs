@@ -10,12 +10,13 @@ use super::api::ApiError;
 use super::pages::views;
 use super::twilio_compat::TwilioError;
 use super::{
-    AppState, BodyError, MAX_BODY_BYTES, api, callbacks, pages, seed_compat, twilio_compat,
+    AppState, BodyError, MAX_BODY_BYTES, api, callbacks, oidc, pages, seed_compat, twilio_compat,
 };
 
 /// Which optional route families are mounted.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct OptionalRoutes {
+    pub oidc: bool,
     pub twilio_compat: bool,
     pub signalwire: bool,
     pub plivo: bool,
@@ -184,6 +185,25 @@ pub fn configure(
             .service(actix_files::Files::new("", static_dir)),
     )
     .default_service(web::to(not_found));
+    if optional.oidc {
+        let cors = |path: &str, allow: &'static str| {
+            page_resource(path, allow)
+                .route(web::method(actix_web::http::Method::OPTIONS).to(oidc::preflight))
+        };
+        cfg.service(
+            page_resource("/.well-known/openid-configuration", "GET")
+                .route(web::get().to(oidc::discovery)),
+        )
+        .service(page_resource("/oidc/jwks.json", "GET").route(web::get().to(oidc::jwks)))
+        .service(page_resource("/oidc/authorize", "GET").route(web::get().to(oidc::authorize)))
+        .service(page_resource("/oidc/cancel", "POST").route(web::post().to(oidc::cancel)))
+        .service(cors("/oidc/token", "POST, OPTIONS").route(web::post().to(oidc::token)))
+        .service(
+            cors("/oidc/userinfo", "GET, POST, OPTIONS")
+                .route(web::get().to(oidc::userinfo))
+                .route(web::post().to(oidc::userinfo)),
+        );
+    }
     if optional.twilio_compat {
         cfg.service(
             web::scope("/v2/Services/{service_sid}")

@@ -92,6 +92,8 @@ pub struct Session {
     /// When the session began, in whole seconds since the Unix epoch.
     issued_at: u64,
     pub verification_id: Option<String>,
+    /// The OpenID Connect sign-in this session runs, if it came through `/oidc/authorize`.
+    pub sign_in: Option<String>,
 }
 
 fn unix_secs(at: SystemTime) -> u64 {
@@ -106,6 +108,15 @@ impl Session {
             csrf_token: random_hex(16),
             issued_at: unix_secs(now),
             verification_id: None,
+            sign_in: None,
+        }
+    }
+
+    /// A new session for the sign-in `request_id`.
+    pub fn for_sign_in(request_id: &str, now: SystemTime) -> Self {
+        Self {
+            sign_in: Some(request_id.to_string()),
+            ..Self::fresh(now)
         }
     }
 
@@ -117,11 +128,13 @@ impl Session {
             csrf_token: random_hex(16),
             issued_at: unix_secs(now),
             verification_id: Some(id.to_string()),
+            sign_in: self.sign_in.clone(),
         }
     }
 
     /// A new session (new handle, new token) for verification `id`: what a browser gets
     /// once it has typed the right code, so no earlier copy of its cookie means anything.
+    /// A sign-in it ran is over by then.
     pub fn renewed(id: &str, now: SystemTime) -> Self {
         Self {
             verification_id: Some(id.to_string()),
@@ -136,25 +149,29 @@ impl Session {
 
     fn encode(&self) -> String {
         format!(
-            "{}.{}.{}.{}",
+            "{}.{}.{}.{}.{}",
             self.handle,
             self.csrf_token,
             self.issued_at,
-            self.verification_id.as_deref().unwrap_or("")
+            self.verification_id.as_deref().unwrap_or(""),
+            self.sign_in.as_deref().unwrap_or("")
         )
     }
 
     fn decode(raw: &str) -> Option<Self> {
-        let mut parts = raw.splitn(4, '.');
+        let mut parts = raw.splitn(5, '.');
         let handle = parts.next().filter(|h| !h.is_empty())?.to_string();
         let csrf_token = parts.next().filter(|c| !c.is_empty())?.to_string();
         let issued_at = parts.next()?.parse().ok()?;
-        let id = parts.next()?;
+        let some = |part: &str| (!part.is_empty()).then(|| part.to_string());
+        let id = some(parts.next()?);
+        let sign_in = some(parts.next()?);
         Some(Self {
             handle,
             csrf_token,
             issued_at,
-            verification_id: (!id.is_empty()).then(|| id.to_string()),
+            verification_id: id,
+            sign_in,
         })
     }
 }
@@ -172,6 +189,18 @@ mod tests {
 
     fn now() -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(1_800_000_000)
+    }
+
+    #[test]
+    fn a_sign_in_survives_binding_and_ends_with_renewal() {
+        let config = sessions(1);
+        let session = Session::for_sign_in("req1", now()).bound_to("abc", now());
+        let req = TestRequest::default()
+            .cookie(config.cookie(&session))
+            .to_http_request();
+        let read = config.read(&req, now()).unwrap();
+        assert_eq!(read.sign_in.as_deref(), Some("req1"));
+        assert_eq!(Session::renewed("abc", now()).sign_in, None);
     }
 
     #[test]

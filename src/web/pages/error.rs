@@ -49,6 +49,11 @@ impl PageError {
         )
     }
 
+    /// A request that cannot be served as sent, explained on the message page.
+    pub fn bad_request(message: &'static str) -> Self {
+        Self::message(StatusCode::BAD_REQUEST, "We can’t continue", message)
+    }
+
     /// Checking codes for a locked number.
     pub fn locked(wait: RetryAfter) -> Self {
         Self::Message {
@@ -117,6 +122,12 @@ impl From<VerifyError> for PageError {
             message,
             retry_after: meaning.retry_after,
         }
+    }
+}
+
+impl From<crate::verification::StoreError> for PageError {
+    fn from(error: crate::verification::StoreError) -> Self {
+        VerifyError::Store(error).into()
     }
 }
 

@@ -1,5 +1,6 @@
-//! The hosted pages: phone form, code form, resend, success. Handlers parse the form,
-//! call one `Verifier` method and choose the page; the rules live elsewhere.
+//! The hosted pages: phone form, code form, resend, success, and the same pages as the
+//! login UI of an OpenID Connect sign-in. Handlers parse the form, call one `Verifier`
+//! method and choose the page; the rules live elsewhere.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -17,7 +18,7 @@ mod error;
 pub mod views;
 
 pub use error::{PageError, render as render_errors};
-use views::{PhoneForm, code_page, ended_page, phone_page, see_other, success_page};
+use views::{PhoneForm, SignInView, code_page, ended_page, phone_page, see_other, success_page};
 
 #[derive(Deserialize)]
 pub struct CodeForm {
@@ -38,20 +39,42 @@ pub struct ResendForm {
 type PageResult = Result<HttpResponse, PageError>;
 
 /// The browser's live session, if it has one.
-fn session(state: &AppState, req: &HttpRequest) -> Option<Session> {
+pub(super) fn session(state: &AppState, req: &HttpRequest) -> Option<Session> {
     state.sessions.read(req, state.verifier.now())
 }
 
 /// The session of a POST, only when its CSRF token matches the form's.
-fn authorized(state: &AppState, req: &HttpRequest, submitted: &str) -> Result<Session, PageError> {
+pub(super) fn authorized(
+    state: &AppState,
+    req: &HttpRequest,
+    submitted: &str,
+) -> Result<Session, PageError> {
     session(state, req)
         .filter(|session| session.csrf_matches(submitted))
         .ok_or_else(PageError::forbidden)
 }
 
-fn with_session(mut response: HttpResponse, state: &AppState, session: &Session) -> HttpResponse {
+pub(super) fn with_session(
+    mut response: HttpResponse,
+    state: &AppState,
+    session: &Session,
+) -> HttpResponse {
     let _ = response.add_cookie(&state.sessions.cookie(session));
     response
+}
+
+/// The sign-in the session runs, while it lives: what the pages show of it.
+pub(super) async fn sign_in(state: &AppState, session: &Session) -> Option<SignInView> {
+    let (oidc, id) = (state.oidc.as_ref()?, session.sign_in.as_deref()?);
+    let request = oidc.request(id).await.ok()??;
+    let redirect_origin = url::Url::parse(&request.redirect_uri)
+        .ok()?
+        .origin()
+        .ascii_serialization();
+    Some(SignInView {
+        client_name: oidc.client_name(&request),
+        redirect_origin,
+    })
 }
 
 /// Who is asking, for the verifier: this client's address and this browser's session.
@@ -67,6 +90,7 @@ fn requester(state: &AppState, req: &HttpRequest, session: &Session) -> Requeste
 fn start_failed(
     state: &AppState,
     session: &Session,
+    sign_in: Option<&SignInView>,
     form: &PhoneForm,
     error: VerifyError,
 ) -> PageResult {
@@ -88,18 +112,23 @@ fn start_failed(
         ),
         _ => return Err(error.into()),
     };
-    let page = phone_page(state, session, status, Some(form), Some(text));
+    let page = phone_page(state, session, sign_in, status, Some(form), Some(text));
     Ok(retry_later(page, meaning(&error).retry_after))
 }
 
 /// `GET /`: the phone form.
 pub async fn phone_form(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let session = session(&state, &req).unwrap_or_else(|| Session::fresh(state.verifier.now()));
-    with_session(
-        phone_page(&state, &session, StatusCode::OK, None, None),
+    let sign_in = sign_in(&state, &session).await;
+    let page = phone_page(
         &state,
         &session,
-    )
+        sign_in.as_ref(),
+        StatusCode::OK,
+        None,
+        None,
+    );
+    with_session(page, &state, &session)
 }
 
 /// `POST /request`: starts a verification and binds this browser to it.
@@ -109,11 +138,14 @@ pub async fn request_code(
     form: web::Form<PhoneForm>,
 ) -> PageResult {
     let session = authorized(&state, &req, &form.csrf_token)?;
+    let sign_in = sign_in(&state, &session).await;
     let invalid = |message: String| {
+        let status = StatusCode::UNPROCESSABLE_ENTITY;
         let page = phone_page(
             &state,
             &session,
-            StatusCode::UNPROCESSABLE_ENTITY,
+            sign_in.as_ref(),
+            status,
             Some(&form),
             Some(message),
         );
@@ -135,7 +167,7 @@ pub async fn request_code(
             let bound = session.bound_to(&v.id, state.verifier.now());
             Ok(with_session(see_other("/verify"), &state, &bound))
         }
-        Err(e) => start_failed(&state, &session, &form, e),
+        Err(e) => start_failed(&state, &session, sign_in.as_ref(), &form, e),
     }
 }
 
@@ -179,9 +211,37 @@ async fn approved(state: &AppState, session: &Session) -> bool {
 pub async fn code_form(state: web::Data<AppState>, req: HttpRequest) -> PageResult {
     let (session, v) = bound(&state, session(&state, &req)).await?;
     match v.status {
-        Status::Pending => Ok(code_page(&state, &session, &v, StatusCode::OK, None)),
+        Status::Pending => {
+            let sign_in = sign_in(&state, &session).await;
+            Ok(code_page(
+                &state,
+                &session,
+                sign_in.as_ref(),
+                &v,
+                StatusCode::OK,
+                None,
+            ))
+        }
         Status::Approved => Err(PageError::Redirect("/success")),
         _ => Err(PageError::Redirect("/")),
+    }
+}
+
+/// Where a browser that just typed the right code goes: the application of its sign-in,
+/// with an authorization code, or the success page.
+async fn after_approval(
+    state: &AppState,
+    session: &Session,
+    verification: &Verification,
+) -> Result<String, PageError> {
+    let (Some(oidc), Some(request)) = (&state.oidc, &session.sign_in) else {
+        return Ok("/success".into());
+    };
+    match oidc.approve(request, verification).await? {
+        Some(redirect) => Ok(redirect),
+        // The sign-in expired while the person typed: they are verified, but the
+        // application must start again.
+        None => Ok("/success".into()),
     }
 }
 
@@ -201,14 +261,17 @@ pub async fn submit_code(
         }
         Err(e) => return Err(e),
     };
+    let sign_in = sign_in(&state, &session).await;
     let code = match state.verifier.policy().format.parse(&form.code) {
         Ok(code) => code,
         Err(e) if v.status == Status::Pending => {
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
             let page = code_page(
                 &state,
                 &session,
+                sign_in.as_ref(),
                 &v,
-                StatusCode::UNPROCESSABLE_ENTITY,
+                status,
                 Some(e.to_string()),
             );
             return Ok(page);
@@ -235,18 +298,21 @@ pub async fn submit_code(
     };
     let verification = &result.verification;
     if result.valid {
-        Ok(with_session(see_other("/success"), &state, &renewed))
+        let next = after_approval(&state, &session, verification).await?;
+        Ok(with_session(see_other(&next), &state, &renewed))
     } else if verification.status == Status::Pending {
         let left = result.attempts_remaining;
         let message = format!(
             "That code isn’t right. You have {left} attempt{} left.",
             if left == 1 { "" } else { "s" }
         );
+        let status = StatusCode::UNPROCESSABLE_ENTITY;
         Ok(code_page(
             &state,
             &session,
+            sign_in.as_ref(),
             verification,
-            StatusCode::UNPROCESSABLE_ENTITY,
+            status,
             Some(message),
         ))
     } else {
@@ -280,23 +346,27 @@ pub async fn resend(
         Err(VerifyError::RateLimited(wait) | VerifyError::Locked(wait))
             if v.status == Status::Pending =>
         {
+            let sign_in = sign_in(&state, &session).await;
             let message = format!("You can ask for another code in {}.", wait.describe());
+            let status = StatusCode::TOO_MANY_REQUESTS;
             let page = code_page(
                 &state,
                 &session,
+                sign_in.as_ref(),
                 &v,
-                StatusCode::TOO_MANY_REQUESTS,
+                status,
                 Some(message),
             );
             Ok(retry_later(page, Some(wait)))
         }
         Err(e) => {
+            let sign_in = sign_in(&state, &session).await;
             let form = PhoneForm {
                 phone: String::new(),
                 channel: channel.as_str().into(),
                 csrf_token: String::new(),
             };
-            start_failed(&state, &session, &form, e)
+            start_failed(&state, &session, sign_in.as_ref(), &form, e)
         }
     }
 }

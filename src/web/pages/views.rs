@@ -11,10 +11,19 @@ use super::super::AppState;
 use super::super::session::Session;
 use crate::domain::{Status, Verification};
 
+/// An OpenID Connect sign-in the pages run: which application asks, and where its
+/// redirects go (the pages' forms may submit towards it, so the CSP must allow it).
+#[derive(Debug, Clone)]
+pub struct SignInView {
+    pub client_name: Option<String>,
+    pub redirect_origin: String,
+}
+
 #[derive(Template)]
 #[template(path = "phone.html")]
 struct PhonePage<'a> {
     app_name: &'a str,
+    sign_in: Option<&'a SignInView>,
     csrf_token: &'a str,
     phone: &'a str,
     channel: &'a str,
@@ -27,6 +36,7 @@ struct PhonePage<'a> {
 #[template(path = "verify.html")]
 struct CodePage<'a> {
     app_name: &'a str,
+    sign_in: Option<&'a SignInView>,
     csrf_token: &'a str,
     masked: String,
     channel: &'a str,
@@ -105,19 +115,38 @@ pub fn message(state: &AppState, status: StatusCode, title: &str, message: &str)
     )
 }
 
+/// The policy a page of a sign-in carries: its forms may lead (by redirect) to the
+/// application, which the default `form-action 'self'` would forbid.
+fn allow_sign_in(mut response: HttpResponse, sign_in: Option<&SignInView>) -> HttpResponse {
+    if let Some(sign_in) = sign_in
+        && let Ok(csp) = header::HeaderValue::from_str(&format!(
+            "{}; form-action 'self' {}",
+            crate::web::headers::CSP_WITHOUT_FORM_ACTION,
+            sign_in.redirect_origin
+        ))
+    {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    response
+}
+
 /// The phone form, filled with `form` and showing `error`.
 pub fn phone_page(
     state: &AppState,
     session: &Session,
+    sign_in: Option<&SignInView>,
     status: StatusCode,
     form: Option<&PhoneForm>,
     error: Option<String>,
 ) -> HttpResponse {
     let policy = state.verifier.policy();
-    page(
+    let response = page(
         status,
         &PhonePage {
             app_name: &policy.app_name,
+            sign_in,
             csrf_token: &session.csrf_token,
             phone: form.map_or("", |f| f.phone.as_str()),
             channel: form.map_or("sms", |f| f.channel.as_str()),
@@ -129,22 +158,25 @@ pub fn phone_page(
             },
             error,
         },
-    )
+    );
+    allow_sign_in(response, sign_in)
 }
 
 /// The code form for `v`, showing `error`.
 pub fn code_page(
     state: &AppState,
     session: &Session,
+    sign_in: Option<&SignInView>,
     v: &Verification,
     status: StatusCode,
     error: Option<String>,
 ) -> HttpResponse {
     let policy = state.verifier.policy();
-    page(
+    let response = page(
         status,
         &CodePage {
             app_name: &policy.app_name,
+            sign_in,
             csrf_token: &session.csrf_token,
             masked: v.to.masked(),
             channel: v.channel.as_str(),
@@ -154,7 +186,8 @@ pub fn code_page(
             attempts_left: v.attempts_remaining(policy.check.max_attempts),
             error,
         },
-    )
+    );
+    allow_sign_in(response, sign_in)
 }
 
 /// The confirmation for `v`.
