@@ -6,6 +6,7 @@ mod flow;
 mod helpers;
 mod json_api;
 mod limits;
+mod oidc;
 mod providers;
 mod redis;
 mod security;

@@ -423,3 +423,52 @@ async fn the_fraud_guard_is_shared_by_instances_on_one_redis() {
     assert_eq!(api(&two, KEY).start("+12015560100").await.status, 201);
     assert_eq!(redis.keys_without_ttl().await, Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn a_sign_in_started_on_one_instance_is_exchanged_on_another() {
+    use crate::oidc::{
+        A as PHONE, VERIFIER, WEB_SECRET, authorize_path, exchange, oidc_app, param,
+        redirect_query, sign_in,
+    };
+    let Some(redis) = RedisServer::start_or_skip().await else {
+        return;
+    };
+    let url = redis.url();
+    let env = [
+        ("PHONE_VERIFY__STORE__BACKEND", "redis"),
+        ("PHONE_VERIFY__STORE__REDIS_URL", url.as_str()),
+        ("PHONE_VERIFY__SERVER__SECRET", SECRET),
+    ];
+    let issuer = "issuer = \"https://verify.example.com\"";
+    let (one, two) = (oidc_app(issuer, &env).await, oidc_app(issuer, &env).await);
+    // Both instances publish the same key, derived from the shared secret.
+    let jwks = |app: &TestApp| {
+        let url = app.url("/oidc/jwks.json");
+        async move { reqwest::get(url).await.unwrap().text().await.unwrap() }
+    };
+    assert_eq!(jwks(&one).await, jwks(&two).await);
+    let browser = one.browser();
+    let approved = sign_in(&one, &browser, &authorize_path(&[]), PHONE).await;
+    let query = redirect_query(&approved);
+    assert_eq!(
+        param(&query, "iss").as_deref(),
+        Some("https://verify.example.com")
+    );
+    let code = param(&query, "code").unwrap();
+    let (status, tokens) = exchange(&two, &code, VERIFIER, WEB_SECRET).await;
+    assert_eq!(status, 200, "{tokens}");
+    let info = reqwest::Client::new()
+        .get(one.url("/oidc/userinfo"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(info.status(), 200);
+    assert_eq!(
+        info.json::<serde_json::Value>().await.unwrap()["phone_number"],
+        PHONE
+    );
+    let replay = exchange(&one, &code, VERIFIER, WEB_SECRET).await;
+    assert_eq!(replay.1["error"], "invalid_grant", "used once, everywhere");
+    assert_eq!(redis.keys_without_ttl().await, Vec::<String>::new());
+}
