@@ -4,6 +4,7 @@ pub mod channels;
 pub mod code;
 pub mod config;
 pub mod domain;
+pub mod i18n;
 pub mod metrics;
 pub mod oidc;
 pub mod phone;

@@ -5,12 +5,14 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::code::Code;
 use crate::config::{ProviderName, Settings};
 use crate::domain::Channel;
 use crate::phone::PhoneNumber;
 
 pub mod console;
 pub mod http;
+pub mod phlo;
 pub mod plivo;
 pub mod signatures;
 pub mod telnyx;
@@ -48,13 +50,16 @@ impl DeliveryError {
     }
 }
 
-/// A voice call reading a code: the words before it and its symbols, said one by one.
+/// A voice call reading a code: the sentence it says (twice), the code's symbols, read
+/// one by one where the sentence says `{code}`, and the voice's language.
 #[derive(Clone, PartialEq, Eq)]
 pub struct CallScript {
-    /// "Your phone-verify code is".
-    pub intro: String,
+    /// "Your phone-verify code is {code}."
+    pub sentence: String,
     /// The code's symbols, e.g. `["1", "2", "3", "4", "5", "6"]`.
     pub symbols: Vec<String>,
+    /// The text-to-speech language (`es-ES`); `None`: the provider's default, English.
+    pub language: Option<&'static str>,
 }
 
 impl CallScript {
@@ -63,12 +68,38 @@ impl CallScript {
         self.symbols.join(", ")
     }
 
+    /// The sentence with the code in it, said once.
+    pub fn said(&self) -> String {
+        self.sentence.replace("{code}", &self.spoken_code())
+    }
+
     /// The whole text, code read twice.
     pub fn text(&self) -> String {
-        let code = self.spoken_code();
-        format!("{intro} {code}. {intro} {code}.", intro = self.intro)
+        let said = self.said();
+        format!("{said} {said}")
+    }
+
+    /// An English script saying `sentence` with `code`, for tests.
+    #[cfg(test)]
+    pub fn test(sentence: &str, code: &str) -> Self {
+        Self {
+            sentence: sentence.into(),
+            symbols: code.chars().map(String::from).collect(),
+            language: None,
+        }
     }
 }
+
+/// A code for the providers' tests.
+#[cfg(test)]
+pub static TEST_CODE: std::sync::LazyLock<Code> = std::sync::LazyLock::new(|| {
+    crate::code::CodeFormat {
+        alphabet: crate::code::CodeAlphabet::Digits,
+        length: 6,
+    }
+    .parse("123456")
+    .expect("a code")
+});
 
 impl std::fmt::Debug for CallScript {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -81,6 +112,8 @@ impl std::fmt::Debug for CallScript {
 pub struct Sms<'a> {
     pub to: &'a PhoneNumber,
     pub body: &'a str,
+    /// The code the body carries, for providers that write their own text (a PHLO).
+    pub code: &'a Code,
     /// Where the provider should report delivery, when we can be reached.
     pub status_callback: Option<&'a str>,
 }
@@ -90,6 +123,8 @@ pub struct Sms<'a> {
 pub struct Call<'a> {
     pub to: &'a PhoneNumber,
     pub script: &'a CallScript,
+    /// The code the script reads, for providers that write their own words (a PHLO).
+    pub code: &'a Code,
     /// Where providers that fetch call instructions get them (`/voice/{call_id}`).
     pub answer_url: Option<&'a str>,
     pub status_callback: Option<&'a str>,
@@ -242,6 +277,15 @@ impl Channels {
                 ProviderName::Telnyx => Arc::new(telnyx::TelnyxProvider::new(
                     p.telnyx.as_ref().ok_or_else(missing)?,
                 )?),
+                ProviderName::PlivoPhlo => Arc::new(phlo::PhloProvider::new(
+                    p.plivo_phlo.as_ref().ok_or_else(missing)?,
+                )?),
+                ProviderName::TwilioVerify
+                | ProviderName::TelnyxVerify
+                | ProviderName::PlivoVerify
+                | ProviderName::SignalwireMfa => {
+                    anyhow::bail!("{} is not available in this build yet", name.as_str())
+                }
             };
             built.push(provider.clone());
             Ok(provider)

@@ -198,6 +198,7 @@ mod tests {
         let sms = Sms {
             to: &to(),
             body: "Your code is 123456",
+            code: &crate::channels::TEST_CODE,
             status_callback: Some("https://v.example/webhooks/plivo?v=id"),
         };
         let receipt = plivo(&server.uri(), 5).send_sms(&sms).await.unwrap();
@@ -223,13 +224,11 @@ mod tests {
             .expect(1)
             .mount(&server)
             .await;
-        let script = CallScript {
-            intro: "Your code is".into(),
-            symbols: vec!["1".into()],
-        };
+        let script = CallScript::test("Your code is {code}.", "1");
         let call = Call {
             to: &to(),
             script: &script,
+            code: &crate::channels::TEST_CODE,
             answer_url: Some("https://v.example/voice/abc?provider=plivo"),
             status_callback: None,
         };
@@ -251,6 +250,7 @@ mod tests {
         let sms = Sms {
             to: &to(),
             body: "x",
+            code: &crate::channels::TEST_CODE,
             status_callback: None,
         };
         let cases = [
@@ -300,6 +300,7 @@ mod tests {
         let sms = Sms {
             to: &to(),
             body: "x",
+            code: &crate::channels::TEST_CODE,
             status_callback: None,
         };
         let error = plivo(&server.uri(), 1).send_sms(&sms).await.unwrap_err();

@@ -197,6 +197,7 @@ mod tests {
         let sms = Sms {
             to: &to(),
             body: "Your code is 123456",
+            code: &crate::channels::TEST_CODE,
             status_callback: Some("https://v.example/webhooks/telnyx?v=id"),
         };
         let receipt = telnyx(&server.uri(), 5).send_sms(&sms).await.unwrap();
@@ -206,10 +207,7 @@ mod tests {
     #[tokio::test]
     async fn calls_use_texml_with_inline_instructions() {
         let server = MockServer::start().await;
-        let script = CallScript {
-            intro: "Your Acme code is".into(),
-            symbols: "4815".chars().map(String::from).collect(),
-        };
+        let script = CallScript::test("Your Acme code is {code}.", "4815");
         Mock::given(method("POST"))
             .and(path("/v2/texml/Accounts/acct-uuid/Calls"))
             .and(header("authorization", "Bearer KEY123"))
@@ -224,6 +222,7 @@ mod tests {
         let call = Call {
             to: &to(),
             script: &script,
+            code: &crate::channels::TEST_CODE,
             answer_url: None,
             status_callback: None,
         };
@@ -236,6 +235,7 @@ mod tests {
         let sms = Sms {
             to: &to(),
             body: "x",
+            code: &crate::channels::TEST_CODE,
             status_callback: None,
         };
         let cases = [
@@ -272,6 +272,7 @@ mod tests {
         let sms = Sms {
             to: &to(),
             body: "x",
+            code: &crate::channels::TEST_CODE,
             status_callback: None,
         };
         assert_eq!(

@@ -227,16 +227,14 @@ mod tests {
     }
 
     fn script() -> CallScript {
-        CallScript {
-            intro: "Your Acme code is".into(),
-            symbols: "123456".chars().map(String::from).collect(),
-        }
+        CallScript::test("Your Acme code is {code}.", "123456")
     }
 
     fn sms<'a>(to: &'a PhoneNumber, callback: Option<&'a str>) -> Sms<'a> {
         Sms {
             to,
             body: "Your code is 123456.\n\n@verify.example.com #123456",
+            code: &crate::channels::TEST_CODE,
             status_callback: callback,
         }
     }
@@ -289,6 +287,7 @@ mod tests {
         let call = Call {
             to: &to(),
             script: &script(),
+            code: &crate::channels::TEST_CODE,
             answer_url: Some("https://x/voice/1"),
             status_callback: None,
         };
@@ -326,6 +325,7 @@ mod tests {
             .send_sms(&Sms {
                 to: &to(),
                 body: "hi",
+                code: &crate::channels::TEST_CODE,
                 status_callback: None,
             })
             .await
@@ -337,6 +337,7 @@ mod tests {
         let call = Call {
             to: &to(),
             script: &script(),
+            code: &crate::channels::TEST_CODE,
             answer_url: Some("https://v.example/voice/id?provider=signalwire"),
             status_callback: Some("https://v.example/webhooks/signalwire?v=id"),
         };

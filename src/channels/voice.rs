@@ -8,34 +8,35 @@ use super::CallScript;
 #[derive(Template)]
 #[template(path = "voice/say.xml")]
 struct SayDocument<'a> {
-    intro: &'a str,
-    spoken: &'a str,
+    said: &'a str,
+    language: Option<&'a str>,
 }
 
 #[derive(Template)]
 #[template(path = "voice/speak.xml")]
 struct SpeakDocument<'a> {
-    intro: &'a str,
-    spoken: &'a str,
+    said: &'a str,
+    language: Option<&'a str>,
 }
 
-/// TwiML, SignalWire cXML and Telnyx TeXML: pause, say the code, pause, say it again, hang up.
+/// TwiML, SignalWire cXML and Telnyx TeXML: pause, say the code, pause, say it again, hang
+/// up; in the script's language (`<Say language="es-ES">`) when it is not English.
 pub fn say_document(script: &CallScript) -> String {
-    let spoken = script.spoken_code();
+    let said = script.said();
     SayDocument {
-        intro: &script.intro,
-        spoken: &spoken,
+        said: &said,
+        language: script.language,
     }
     .render()
     .expect("voice template renders")
 }
 
-/// Plivo XML: the same with `<Wait>` and `<Speak>`.
+/// Plivo XML: the same with `<Wait>` and `<Speak language="...">`.
 pub fn speak_document(script: &CallScript) -> String {
-    let spoken = script.spoken_code();
+    let said = script.said();
     SpeakDocument {
-        intro: &script.intro,
-        spoken: &spoken,
+        said: &said,
+        language: script.language,
     }
     .render()
     .expect("voice template renders")
@@ -46,10 +47,7 @@ mod tests {
     use super::*;
 
     fn script(intro: &str) -> CallScript {
-        CallScript {
-            intro: intro.into(),
-            symbols: "123456".chars().map(String::from).collect(),
-        }
+        CallScript::test(&format!("{intro} {{code}}."), "123456")
     }
 
     #[test]
@@ -72,6 +70,27 @@ mod tests {
         );
         assert_eq!(doc.matches("<Wait length=\"1\"/>").count(), 2);
         assert!(doc.ends_with("<Hangup/></Response>"));
+    }
+
+    #[test]
+    fn other_languages_name_their_voice() {
+        let mut script = CallScript::test("Tu código de Acme es {code}.", "123456");
+        script.language = Some("es-ES");
+        let say = say_document(&script);
+        assert_eq!(
+            say.matches("<Say language=\"es-ES\">Tu código de Acme es 1, 2, 3, 4, 5, 6.</Say>")
+                .count(),
+            2,
+            "{say}"
+        );
+        let speak = speak_document(&script);
+        assert_eq!(
+            speak
+                .matches("<Speak language=\"es-ES\">Tu código de Acme es 1, 2, 3, 4, 5, 6.</Speak>")
+                .count(),
+            2,
+            "{speak}"
+        );
     }
 
     #[test]

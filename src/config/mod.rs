@@ -25,8 +25,9 @@ const LIST_KEYS: [&str; 6] = [
     "channels.call",
     "api.keys",
 ];
-/// Keys whose values are tables with keys of the operator's choosing (country codes).
-const MAP_KEYS: [&str; 1] = ["spend.countries"];
+/// Keys whose values are tables with keys of the operator's choosing (country codes,
+/// locales).
+const MAP_KEYS: [&str; 2] = ["spend.countries", "verification.templates"];
 
 /// Everything phone-verify can be told, section by section, as `config.toml` has it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -102,9 +103,29 @@ pub struct VerificationSettings {
     pub ipv6_prefix_len: u8,
     pub default_region: String,
     pub allowed_countries: Vec<String>,
+    /// The SMS text for every locale, unless it is the built-in English default (then
+    /// each locale has its own built-in text).
     pub sms_template: String,
+    /// The locale of a verification nobody asked a language for (BCP 47).
+    pub default_locale: String,
+    /// Per-locale texts replacing the built-in ones: `[verification.templates.es]`.
+    pub templates: std::collections::BTreeMap<String, LocaleTemplates>,
     /// Numbers that get a fixed code and are never sent anything (app-store review, CI).
     pub test_numbers: Vec<TestNumber>,
+}
+
+/// The built-in English SMS text, as `verification.sms_template` defaults to it.
+pub const DEFAULT_SMS_TEMPLATE: &str =
+    "Your {app_name} code is {code}. It expires in {minutes} minutes.";
+
+/// `[verification.templates.LOCALE]`: this locale's own texts; empty keeps the built-in.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LocaleTemplates {
+    /// The SMS text (`{app_name}`, `{code}`, `{minutes}`); `@HOST #CODE` follows it.
+    pub sms: String,
+    /// What a call says, twice (`{app_name}`, `{code}` read digit by digit, `{minutes}`).
+    pub call: String,
 }
 
 /// A test number and its code. From TOML a table `{ number, code }`; from the
@@ -281,7 +302,9 @@ impl Default for VerificationSettings {
             ipv6_prefix_len: 64,
             default_region: "US".into(),
             allowed_countries: vec!["*".into()],
-            sms_template: "Your {app_name} code is {code}. It expires in {minutes} minutes.".into(),
+            sms_template: DEFAULT_SMS_TEMPLATE.into(),
+            default_locale: "en".into(),
+            templates: Default::default(),
             test_numbers: Vec::new(),
         }
     }
@@ -318,13 +341,20 @@ impl Default for StoreSettings {
 
 /// A delivery provider, as named in `channels.sms` / `channels.call`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum ProviderName {
     Console,
     Twilio,
     Signalwire,
     Plivo,
     Telnyx,
+    /// A Plivo PHLO that delivers our code.
+    PlivoPhlo,
+    /// The providers' own verification products: they generate, send and check the code.
+    TwilioVerify,
+    TelnyxVerify,
+    PlivoVerify,
+    SignalwireMfa,
 }
 
 impl ProviderName {
@@ -335,7 +365,20 @@ impl ProviderName {
             Self::Signalwire => "signalwire",
             Self::Plivo => "plivo",
             Self::Telnyx => "telnyx",
+            Self::PlivoPhlo => "plivo_phlo",
+            Self::TwilioVerify => "twilio_verify",
+            Self::TelnyxVerify => "telnyx_verify",
+            Self::PlivoVerify => "plivo_verify",
+            Self::SignalwireMfa => "signalwire_mfa",
         }
+    }
+
+    /// Whether the provider generates and checks the code itself (§8).
+    pub fn owns_codes(self) -> bool {
+        matches!(
+            self,
+            Self::TwilioVerify | Self::TelnyxVerify | Self::PlivoVerify | Self::SignalwireMfa
+        )
     }
 }
 
@@ -362,6 +405,11 @@ pub struct ProvidersSettings {
     pub signalwire: Option<SignalwireSettings>,
     pub plivo: Option<PlivoSettings>,
     pub telnyx: Option<TelnyxSettings>,
+    pub plivo_phlo: Option<PlivoPhloSettings>,
+    pub twilio_verify: Option<TwilioVerifySettings>,
+    pub telnyx_verify: Option<TelnyxVerifySettings>,
+    pub plivo_verify: Option<PlivoVerifySettings>,
+    pub signalwire_mfa: Option<SignalwireMfaSettings>,
 }
 
 fn default_timeout() -> u64 {
@@ -462,6 +510,126 @@ impl Default for TelnyxSettings {
             account_sid: String::new(),
             public_key: String::new(),
             base_url: "https://api.telnyx.com".into(),
+            timeout_secs: default_timeout(),
+        }
+    }
+}
+
+/// `[providers.plivo_phlo]`: a PHLO run with `{"from", "to", "otp", "mode"}`; it sends.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PlivoPhloSettings {
+    pub auth_id: String,
+    pub auth_token: Secret,
+    pub phlo_id: String,
+    pub from: String,
+    pub base_url: String,
+    pub timeout_secs: u64,
+}
+
+impl Default for PlivoPhloSettings {
+    fn default() -> Self {
+        Self {
+            auth_id: String::new(),
+            auth_token: Secret::default(),
+            phlo_id: String::new(),
+            from: String::new(),
+            base_url: "https://phlorunner.plivo.com".into(),
+            timeout_secs: default_timeout(),
+        }
+    }
+}
+
+/// `[providers.twilio_verify]`: Twilio Verify v2, called by us.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TwilioVerifySettings {
+    pub account_sid: String,
+    pub auth_token: Secret,
+    pub service_sid: String,
+    pub base_url: String,
+    pub timeout_secs: u64,
+}
+
+impl Default for TwilioVerifySettings {
+    fn default() -> Self {
+        Self {
+            account_sid: String::new(),
+            auth_token: Secret::default(),
+            service_sid: String::new(),
+            base_url: "https://verify.twilio.com".into(),
+            timeout_secs: default_timeout(),
+        }
+    }
+}
+
+/// `[providers.telnyx_verify]`: Telnyx Verify v2 with a Verify profile.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelnyxVerifySettings {
+    pub api_key: Secret,
+    pub verify_profile_id: String,
+    pub base_url: String,
+    pub timeout_secs: u64,
+}
+
+impl Default for TelnyxVerifySettings {
+    fn default() -> Self {
+        Self {
+            api_key: Secret::default(),
+            verify_profile_id: String::new(),
+            base_url: "https://api.telnyx.com".into(),
+            timeout_secs: default_timeout(),
+        }
+    }
+}
+
+/// `[providers.plivo_verify]`: Plivo's Verify sessions.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PlivoVerifySettings {
+    pub auth_id: String,
+    pub auth_token: Secret,
+    /// The Verify application; empty: the account's default.
+    pub app_uuid: String,
+    pub base_url: String,
+    pub timeout_secs: u64,
+}
+
+impl Default for PlivoVerifySettings {
+    fn default() -> Self {
+        Self {
+            auth_id: String::new(),
+            auth_token: Secret::default(),
+            app_uuid: String::new(),
+            base_url: "https://api.plivo.com".into(),
+            timeout_secs: default_timeout(),
+        }
+    }
+}
+
+/// `[providers.signalwire_mfa]`: SignalWire's MFA endpoints (RELAY REST).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SignalwireMfaSettings {
+    pub project_id: String,
+    pub api_token: Secret,
+    pub space_url: String,
+    /// A number of the project; empty: SignalWire's own verified number.
+    pub from: String,
+    /// Empty means `https://{space_url}`.
+    pub base_url: String,
+    pub timeout_secs: u64,
+}
+
+impl Default for SignalwireMfaSettings {
+    fn default() -> Self {
+        Self {
+            project_id: String::new(),
+            api_token: Secret::default(),
+            space_url: String::new(),
+            from: String::new(),
+            base_url: String::new(),
             timeout_secs: default_timeout(),
         }
     }
@@ -631,6 +799,11 @@ fn reject_unknown_keys(table: &config::Map<String, config::Value>) -> Result<(),
             signalwire: Some(Default::default()),
             plivo: Some(Default::default()),
             telnyx: Some(Default::default()),
+            plivo_phlo: Some(Default::default()),
+            twilio_verify: Some(Default::default()),
+            telnyx_verify: Some(Default::default()),
+            plivo_verify: Some(Default::default()),
+            signalwire_mfa: Some(Default::default()),
         },
         ..Default::default()
     };

@@ -92,7 +92,123 @@ pub(super) fn check_provider(
             }
             Ok(())
         }
+        ProviderName::PlivoPhlo => {
+            let s = p
+                .plivo_phlo
+                .as_ref()
+                .ok_or_else(|| missing("plivo_phlo", "auth_id"))?;
+            require(
+                "plivo_phlo",
+                &[
+                    ("auth_id", s.auth_id.is_empty()),
+                    ("auth_token", s.auth_token.is_empty()),
+                    ("phlo_id", s.phlo_id.is_empty()),
+                    ("from", s.from.is_empty()),
+                ],
+            )
+        }
+        ProviderName::TwilioVerify => {
+            let s = p
+                .twilio_verify
+                .as_ref()
+                .ok_or_else(|| missing("twilio_verify", "account_sid"))?;
+            require(
+                "twilio_verify",
+                &[
+                    ("account_sid", s.account_sid.is_empty()),
+                    ("auth_token", s.auth_token.is_empty()),
+                    ("service_sid", s.service_sid.is_empty()),
+                ],
+            )?;
+            if !s.service_sid.starts_with("VA") {
+                return Err(ConfigError::new(
+                    "providers.twilio_verify.service_sid",
+                    "must be the SID of a Verify service (VA followed by 32 hex digits)",
+                ));
+            }
+            Ok(())
+        }
+        ProviderName::TelnyxVerify => {
+            let s = p
+                .telnyx_verify
+                .as_ref()
+                .ok_or_else(|| missing("telnyx_verify", "api_key"))?;
+            require(
+                "telnyx_verify",
+                &[
+                    ("api_key", s.api_key.is_empty()),
+                    ("verify_profile_id", s.verify_profile_id.is_empty()),
+                ],
+            )
+        }
+        ProviderName::PlivoVerify => {
+            let s = p
+                .plivo_verify
+                .as_ref()
+                .ok_or_else(|| missing("plivo_verify", "auth_id"))?;
+            require(
+                "plivo_verify",
+                &[
+                    ("auth_id", s.auth_id.is_empty()),
+                    ("auth_token", s.auth_token.is_empty()),
+                ],
+            )
+        }
+        ProviderName::SignalwireMfa => {
+            let s = p
+                .signalwire_mfa
+                .as_ref()
+                .ok_or_else(|| missing("signalwire_mfa", "project_id"))?;
+            require(
+                "signalwire_mfa",
+                &[
+                    ("project_id", s.project_id.is_empty()),
+                    ("api_token", s.api_token.is_empty()),
+                    ("space_url", s.space_url.is_empty()),
+                ],
+            )
+        }
     }
+}
+
+/// A provider that generates its own codes sends digits of a length set in its console:
+/// the pages and APIs read codes by `verification.code_alphabet` and `code_length`, so
+/// those must describe what the provider sends.
+pub(super) fn check_owned_codes(settings: &Settings) -> Result<(), ConfigError> {
+    let v = &settings.verification;
+    let channels = &settings.channels;
+    let Some(owner) = channels
+        .sms
+        .iter()
+        .chain(&channels.call)
+        .find(|p| p.owns_codes())
+    else {
+        return Ok(());
+    };
+    if v.code_alphabet != crate::code::CodeAlphabet::Digits {
+        return Err(ConfigError::new(
+            "verification.code_alphabet",
+            format!(
+                "must be \"digits\" because the channels name {}, which sends numeric codes",
+                owner.as_str()
+            ),
+        ));
+    }
+    let (min, max) = match owner {
+        ProviderName::SignalwireMfa => (4, 20),
+        ProviderName::PlivoVerify => (4, 8),
+        _ => (4, 10),
+    };
+    if !(min..=max).contains(&v.code_length) {
+        return Err(ConfigError::new(
+            "verification.code_length",
+            format!(
+                "must be between {min} and {max} because the channels name {}",
+                owner.as_str()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Whether `public_key_b64` is a usable Ed25519 public key (base64 of 32 bytes), as the

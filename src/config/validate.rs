@@ -2,14 +2,15 @@
 //! is what the rest of the service is built from: nothing downstream parses a setting
 //! again or falls back silently.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
 use phonenumber::country;
 
-use super::{ConfigError, Secret, Settings, StoreBackend, providers};
+use super::{ConfigError, LocaleTemplates, Secret, Settings, StoreBackend, providers};
 use crate::code::{Code, CodeFormat};
 use crate::domain::guard::{Costs, FraudLimits, GuardLimits, micros};
+use crate::i18n::Locale;
 use crate::phone::PhoneNumber;
 
 /// The shortest `twilio_compat.auth_token` accepted.
@@ -42,6 +43,10 @@ pub struct Config {
     pub costs: Costs,
     /// `[oidc]`, when enabled.
     pub oidc: Option<OidcConfig>,
+    /// `verification.default_locale`, as one of the locales we have texts in.
+    pub default_locale: Locale,
+    /// `[verification.templates.LOCALE]`, by locale.
+    pub templates: BTreeMap<Locale, LocaleTemplates>,
 }
 
 /// `[oidc]`, validated.
@@ -207,6 +212,7 @@ impl Config {
         let (bind, public_url, trusted_proxies, metrics_bind) = parse_server(&settings)?;
         let (default_region, allowed_countries) = parse_verification(&settings)?;
         let test_numbers = parse_test_numbers(&settings, default_region)?;
+        let (default_locale, templates) = parse_locales(&settings)?;
         let guard = parse_guard(&settings)?;
         let costs = parse_costs(&settings)?;
         let oidc = parse_oidc(&settings, &public_url)?;
@@ -238,6 +244,8 @@ impl Config {
             guard,
             costs,
             oidc,
+            default_locale,
+            templates,
         })
     }
 }
@@ -375,6 +383,48 @@ fn parse_verification(
         return Err(ConfigError::new(key("sms_template"), "must contain {code}"));
     }
     Ok((default_region, allowed_countries))
+}
+
+/// A locale named in the configuration must be one we have texts in: a regional tag of
+/// one (`es-MX`) is read as its language.
+fn supported_locale(key: &str, tag: &str) -> Result<Locale, ConfigError> {
+    let supported = Locale::ALL.map(Locale::tag).join(", ");
+    let parsed = language_tags::LanguageTag::parse(tag.trim())
+        .map_err(|_| ConfigError::new(key, format!("{tag:?} is not a BCP 47 language tag")))?;
+    Locale::from_language(parsed.primary_language()).ok_or_else(|| {
+        ConfigError::new(
+            key,
+            format!("{tag:?} has no texts; the locales are {supported}"),
+        )
+    })
+}
+
+fn parse_locales(
+    settings: &Settings,
+) -> Result<(Locale, BTreeMap<Locale, LocaleTemplates>), ConfigError> {
+    let v = &settings.verification;
+    let default = supported_locale("verification.default_locale", &v.default_locale)?;
+    let mut templates = BTreeMap::new();
+    for (tag, texts) in &v.templates {
+        let key = format!("verification.templates.{tag}");
+        let locale = supported_locale(&key, tag)?;
+        if locale.tag() != tag.as_str() {
+            return Err(ConfigError::new(
+                key,
+                format!("name the locale by its language alone: [verification.templates.{locale}]"),
+            ));
+        }
+        for (field, text) in [("sms", &texts.sms), ("call", &texts.call)] {
+            if !text.is_empty() && !text.contains("{code}") {
+                return Err(ConfigError::new(
+                    format!("{key}.{field}"),
+                    "must contain {code}",
+                ));
+            }
+        }
+        templates.insert(locale, texts.clone());
+    }
+    Ok((default, templates))
 }
 
 fn parse_test_numbers(
@@ -612,7 +662,7 @@ fn check_channels(settings: &Settings) -> Result<(), ConfigError> {
             providers::check_provider(*provider, settings, key)?;
         }
     }
-    Ok(())
+    providers::check_owned_codes(settings)
 }
 
 /// A front end that is on must have its credentials: an empty or short secret would let

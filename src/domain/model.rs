@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use crate::code::CodeHash;
+use crate::i18n::Locale;
 use crate::phone::PhoneNumber;
 
 /// How the code travels.
@@ -95,6 +96,9 @@ pub struct Verification {
     /// (a keyed hash of that session's random handle). `None` for API starts.
     #[serde(default)]
     pub browser: Option<String>,
+    /// The language its messages (and, for the APIs, its answers' `locale`) are in.
+    #[serde(default)]
+    pub locale: Locale,
 }
 
 /// What `/voice/{call_id}` needs while a call is pending: the random part of the call

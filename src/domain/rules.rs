@@ -249,6 +249,7 @@ mod tests {
             code_hash: hash("123456"),
             voice: None,
             browser: None,
+            locale: Default::default(),
         }
     }
 

@@ -93,7 +93,8 @@ pub struct Started {
 /// Why an authorization request is refused.
 #[derive(Debug)]
 pub enum AuthorizeRefusal {
-    /// An unknown client or an unregistered redirect URI: shown on a page, never redirected.
+    /// An unknown client or an unregistered redirect URI: shown on a page, never
+    /// redirected. The message is named by its key in the page catalogs (`locales/`).
     Unredirectable(&'static str),
     /// Anything else: sent back to the client with an `error` (RFC 6749 §4.1.2.1).
     Redirect(String),
@@ -288,16 +289,12 @@ impl Provider {
             .client_id
             .as_deref()
             .and_then(|id| self.client(id))
-            .ok_or(AuthorizeRefusal::Unredirectable(
-                "The application that sent you here is not known to this service.",
-            ))?;
+            .ok_or(AuthorizeRefusal::Unredirectable("sign-in-unknown-client"))?;
         let redirect_uri = p
             .redirect_uri
             .as_deref()
             .filter(|uri| client.redirect_uris.iter().any(|r| r == uri))
-            .ok_or(AuthorizeRefusal::Unredirectable(
-                "The application sent you here with an address it has not registered.",
-            ))?;
+            .ok_or(AuthorizeRefusal::Unredirectable("sign-in-unknown-redirect"))?;
         let state = p.state.as_deref();
         let refuse = |error: &str, description: &str| {
             AuthorizeRefusal::Redirect(self.back_to(

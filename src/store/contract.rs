@@ -57,6 +57,7 @@ fn fresh(to: &PhoneNumber, code: &str, at: SystemTime) -> Verification {
         code_hash: hash(to, code),
         voice: None,
         browser: None,
+        locale: Default::default(),
     }
 }
 
@@ -189,6 +190,7 @@ async fn a_number_gets_a_new_verification_after_the_old_one_ended(store: &dyn Ve
 fn from_browser(v: Verification, browser: &str) -> Verification {
     Verification {
         browser: Some(browser.into()),
+        locale: Default::default(),
         ..v
     }
 }

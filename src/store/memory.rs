@@ -194,6 +194,7 @@ impl VerificationStore for TokenStorage {
             existing.last_sent_at = fresh.last_sent_at;
             existing.expires_at = fresh.expires_at;
             existing.voice = fresh.voice;
+            existing.locale = fresh.locale;
             return Ok(existing.clone());
         }
         Ok(Self::insert_current(&mut inner, fresh))

@@ -28,6 +28,7 @@ use crate::domain::guard::{self, FraudLimits, GuardLimits, GuardRefusal, SendFac
 use crate::domain::rules::{CheckLimits, CheckOutcome, CheckRefusal, SendLimits};
 use crate::domain::window;
 use crate::domain::{Channel, RetryAfter, SendAttempt, Status, Verification, VoiceTicket};
+use crate::i18n::Locale;
 use crate::metrics::Metrics;
 use crate::phone::PhoneNumber;
 
@@ -169,7 +170,8 @@ if current then
   local status = redis.call('HGET', key, 'status')
   if status == 'pending' and now < tonumber(redis.call('HGET', key, 'expires')) then
     if (redis.call('HGET', key, 'browser') or '') == ARGV[11] then
-      redis.call('HSET', key, 'hash', ARGV[5], 'channel', ARGV[6], 'sent', ARGV[7], 'expires', ARGV[8], 'voice', ARGV[10])
+      redis.call('HSET', key, 'hash', ARGV[5], 'channel', ARGV[6], 'sent', ARGV[7], 'expires', ARGV[8], 'voice', ARGV[10],
+        'locale', ARGV[12])
       redis.call('PEXPIREAT', key, keep_until)
       redis.call('PEXPIREAT', KEYS[1], keep_until)
       return redis.call('HGETALL', key)
@@ -179,7 +181,7 @@ if current then
 end
 redis.call('HSET', KEYS[2], 'id', ARGV[3], 'to', ARGV[4], 'hash', ARGV[5], 'channel', ARGV[6], 'created', ARGV[7],
   'sent', ARGV[7], 'expires', ARGV[8], 'voice', ARGV[10], 'status', 'pending', 'failed', 0, 'attempts', '[]',
-  'browser', ARGV[11])
+  'browser', ARGV[11], 'locale', ARGV[12])
 redis.call('PEXPIREAT', KEYS[2], keep_until)
 redis.call('SET', KEYS[1], ARGV[3], 'PXAT', keep_until)
 return redis.call('HGETALL', KEYS[2])
@@ -589,6 +591,7 @@ impl RedisStore {
                 Some(serde_json::from_str::<VoiceTicket>(voice).map_err(|_| corrupt("voice"))?)
             },
             browser: (!browser.is_empty()).then(|| browser.to_string()),
+            locale: Locale::from_language(get("locale").unwrap_or("en")).unwrap_or_default(),
         })
     }
 
@@ -743,7 +746,8 @@ impl VerificationStore for RedisStore {
                     .arg(millis(fresh.expires_at))
                     .arg(keep_until)
                     .arg(voice)
-                    .arg(fresh.browser.as_deref().unwrap_or("")),
+                    .arg(fresh.browser.as_deref().unwrap_or(""))
+                    .arg(fresh.locale.tag()),
             )
             .await?;
         let stored = Self::parse(fields)?;

@@ -89,7 +89,7 @@ impl Verifier {
             .sealer
             .open(&ticket.sealed_code, &ticket.secret)
             .ok_or(CallbackError::NotFound)?;
-        Ok(provider.call_document(&self.policy.call_script(&code)))
+        Ok(provider.call_document(&self.policy.call_script(&code, verification.locale)))
     }
 
     /// Records a provider's signed delivery report on verification `id`. Reports never

@@ -35,12 +35,12 @@ impl Verifier {
         code: &Code,
     ) -> Result<Verification, VerifyError> {
         let message = Message {
-            body: self.policy.sms_body(code),
-            script: self.policy.call_script(code),
+            body: self.policy.sms_body(code, verification.locale),
+            script: self.policy.call_script(code, verification.locale),
         };
         for provider in self.channels.for_channel(verification.channel) {
             let result = self
-                .send_through(provider.as_ref(), &verification, &message)
+                .send_through(provider.as_ref(), &verification, &message, code)
                 .await;
             let name = provider.name().as_str();
             let attempt = SendAttempt {
@@ -99,6 +99,7 @@ impl Verifier {
         provider: &dyn Provider,
         verification: &Verification,
         message: &Message,
+        code: &Code,
     ) -> Result<Receipt, DeliveryError> {
         let name = provider.name().as_str();
         let base = self.policy.callback_base.as_deref();
@@ -109,6 +110,7 @@ impl Verifier {
                 let sms = Sms {
                     to: &verification.to,
                     body: &message.body,
+                    code,
                     status_callback: callback.as_deref(),
                 };
                 provider.send_sms(&sms).await
@@ -120,6 +122,7 @@ impl Verifier {
                 let call = Call {
                     to: &verification.to,
                     script: &message.script,
+                    code,
                     answer_url: answer_url.as_deref(),
                     status_callback: callback.as_deref(),
                 };

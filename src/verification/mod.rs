@@ -61,6 +61,9 @@ pub enum VerifyError {
     NumberRejected,
     #[error("every provider failed")]
     DeliveryFailed,
+    /// The provider that owns the verification's code could not be asked to check it.
+    #[error("the provider that checks this code is unavailable")]
+    ProviderUnavailable,
     #[error("the number's prefix is blocked by the fraud guard")]
     FraudBlocked,
     #[error("the day's budget is spent")]

@@ -7,11 +7,53 @@ use phonenumber::country;
 
 use crate::channels::CallScript;
 use crate::code::{Code, CodeFormat};
-use crate::config::Config;
+use crate::config::{Config, DEFAULT_SMS_TEMPLATE};
 use crate::domain::Channel;
 use crate::domain::guard::{Costs, GuardLimits, SendFacts, prefix_of};
 use crate::domain::rules::{CheckLimits, SendLimits};
+use crate::i18n::{Arg, Locale};
 use crate::phone::PhoneNumber;
+
+/// What a code travels in, in one locale, with `{code}` still to fill in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct MessageTexts {
+    sms: String,
+    call: String,
+}
+
+impl MessageTexts {
+    /// The texts for `locale`: its `[verification.templates]` entry, else (SMS only) a
+    /// `verification.sms_template` other than the built-in default, else the catalog's.
+    fn worded(config: &Config, locale: Locale, minutes: u64) -> Self {
+        let v = &config.settings.verification;
+        let own = config.templates.get(&locale);
+        let fill = |template: &str| {
+            template
+                .replace("{app_name}", &v.app_name)
+                .replace("{minutes}", &minutes.to_string())
+        };
+        let built_in = |key: &str| {
+            locale.format(
+                key,
+                &[
+                    ("app_name", Arg::Text(v.app_name.clone())),
+                    ("code", Arg::Text("{code}".into())),
+                    ("minutes", Arg::Count(minutes)),
+                ],
+            )
+        };
+        let sms = match own.map(|t| t.sms.as_str()).filter(|t| !t.is_empty()) {
+            Some(template) => fill(template),
+            None if v.sms_template != DEFAULT_SMS_TEMPLATE => fill(&v.sms_template),
+            None => built_in("sms"),
+        };
+        let call = match own.map(|t| t.call.as_str()).filter(|t| !t.is_empty()) {
+            Some(template) => fill(template),
+            None => built_in("call"),
+        };
+        Self { sms, call }
+    }
+}
 
 /// The configured rules, in the types the rules take.
 #[derive(Debug, Clone)]
@@ -26,7 +68,11 @@ pub struct Policy {
     /// Upper-case ISO 3166 codes; `None`: every country.
     pub allowed_countries: Option<BTreeSet<String>>,
     pub app_name: String,
-    pub sms_template: String,
+    /// The locale of a verification nobody asked a language for.
+    pub default_locale: Locale,
+    /// Each locale's SMS text and call sentence, `Locale as usize`, worded once: only
+    /// `{code}` is left to fill in.
+    texts: Vec<MessageTexts>,
     /// For the origin-bound last line of SMS bodies (`@HOST #CODE`).
     pub host: String,
     /// `server.public_url` without a trailing slash, when providers can reach it (not
@@ -44,6 +90,7 @@ impl Policy {
     pub fn new(config: &Config) -> Self {
         let v = &config.settings.verification;
         let secs = Duration::from_secs;
+        let minutes = v.ttl_secs.div_ceil(60);
         Self {
             format: CodeFormat {
                 alphabet: v.code_alphabet,
@@ -66,7 +113,11 @@ impl Policy {
             default_region: config.default_region,
             allowed_countries: config.allowed_countries.clone(),
             app_name: v.app_name.clone(),
-            sms_template: v.sms_template.clone(),
+            default_locale: config.default_locale,
+            texts: Locale::ALL
+                .into_iter()
+                .map(|locale| MessageTexts::worded(config, locale, minutes))
+                .collect(),
             host: config.public_url.host().to_string(),
             callback_base: config.public_url.callback_base().map(str::to_owned),
             test_numbers: config
@@ -121,22 +172,21 @@ impl Policy {
         }
     }
 
-    /// The SMS text: the template, a blank line, then `@HOST #CODE` with no newline after.
-    pub fn sms_body(&self, code: &Code) -> String {
-        let minutes = self.ttl_minutes().to_string();
-        let text = self
-            .sms_template
-            .replace("{app_name}", &self.app_name)
-            .replace("{minutes}", &minutes)
+    /// The SMS text in `locale`: its template, a blank line, then `@HOST #CODE` with no
+    /// newline after.
+    pub fn sms_body(&self, code: &Code, locale: Locale) -> String {
+        let text = self.texts[locale as usize]
+            .sms
             .replace("{code}", code.expose());
         format!("{text}\n\n@{} #{}", self.host, code.expose())
     }
 
-    /// What a call says.
-    pub fn call_script(&self, code: &Code) -> CallScript {
+    /// What a call says in `locale`, in that language's voice.
+    pub fn call_script(&self, code: &Code, locale: Locale) -> CallScript {
         CallScript {
-            intro: format!("Your {} code is", self.app_name),
+            sentence: self.texts[locale as usize].call.clone(),
             symbols: code.expose().chars().map(String::from).collect(),
+            language: locale.tts_language(),
         }
     }
 
@@ -163,7 +213,7 @@ mod tests {
     fn sms_bodies_end_with_the_origin_bound_line_and_no_newline() {
         let p = policy();
         let code = p.format.parse("012345").unwrap();
-        let body = p.sms_body(&code);
+        let body = p.sms_body(&code, Locale::En);
         assert_eq!(
             body,
             "Your phone-verify code is 012345. It expires in 10 minutes.\n\n@verify.example.com #012345"
@@ -174,7 +224,9 @@ mod tests {
     fn calls_read_the_code_symbol_by_symbol_twice() {
         let mut p = policy();
         p.format.alphabet = CodeAlphabet::Hex;
-        let text = p.call_script(&p.format.parse("1a2b3c").unwrap()).text();
+        let text = p
+            .call_script(&p.format.parse("1a2b3c").unwrap(), Locale::En)
+            .text();
         assert_eq!(
             text,
             "Your phone-verify code is 1, A, 2, B, 3, C. Your phone-verify code is 1, A, 2, B, 3, C."

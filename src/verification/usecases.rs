@@ -6,6 +6,7 @@ use crate::code::Code;
 use crate::domain::guard::GuardRefusal;
 use crate::domain::rules::{self, CheckRefusal};
 use crate::domain::{Channel, Status, Verification, VoiceTicket};
+use crate::i18n::Locale;
 use crate::phone::PhoneNumber;
 use crate::store::{CheckDecision, Guarded, SlotDecision};
 
@@ -19,6 +20,8 @@ pub struct Requester {
     pub ip: Option<IpAddr>,
     /// The binding of the browser session (see `web::session`), or `None` for the APIs.
     pub browser: Option<String>,
+    /// The language they asked for; `None`: `verification.default_locale`.
+    pub locale: Option<Locale>,
 }
 
 impl Requester {
@@ -27,6 +30,7 @@ impl Requester {
         Self {
             ip: Some(ip),
             browser: None,
+            locale: None,
         }
     }
 }
@@ -67,6 +71,7 @@ impl Verifier {
             code_hash: self.hasher.hash(to.e164(), &code),
             voice: self.voice_ticket(channel, &code),
             browser: requester.browser.clone(),
+            locale: requester.locale.unwrap_or(self.policy.default_locale),
         };
         let verification = self.store.issue_code(fresh, now).await?;
         if test_code.is_some() {

@@ -38,6 +38,7 @@ pub fn meaning(error: &VerifyError) -> Meaning {
         VerifyError::NotFound | VerifyError::NotPending(_) => (StatusCode::NOT_FOUND, None),
         VerifyError::NumberRejected => (StatusCode::UNPROCESSABLE_ENTITY, None),
         VerifyError::DeliveryFailed => (StatusCode::BAD_GATEWAY, None),
+        VerifyError::ProviderUnavailable => (StatusCode::SERVICE_UNAVAILABLE, None),
         VerifyError::Store(e) => {
             tracing::error!(error = %e, "store unavailable");
             (StatusCode::SERVICE_UNAVAILABLE, None)
@@ -103,6 +104,7 @@ mod tests {
             ),
             (VerifyError::NumberRejected, 422, None),
             (VerifyError::DeliveryFailed, 502, None),
+            (VerifyError::ProviderUnavailable, 503, None),
             (VerifyError::FraudBlocked, 403, None),
             (VerifyError::SpendLimitReached(wait), 429, Some(wait)),
             (VerifyError::Store(StoreError::new("down")), 503, None),

@@ -11,10 +11,11 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use base64::Engine as _;
 use serde::Deserialize;
 
-use super::pages::views::{PhoneForm, SignInView, message, phone_page, see_other};
-use super::pages::{PageError, authorized, with_session};
+use super::pages::views::{PageContext, PhoneForm, SignInView, message, phone_page, see_other};
+use super::pages::{self, PageError, authorized, with_session};
 use super::session::Session;
 use super::{AppState, BodyError, read_body};
+use crate::i18n::Text;
 use crate::oidc::{
     AuthorizeParams, AuthorizeRefusal, ClientAuth, Provider, TokenError, TokenRequest,
 };
@@ -45,7 +46,7 @@ pub async fn authorize(
 ) -> Result<HttpResponse, PageError> {
     let params = web::Query::<AuthorizeParams>::from_query(req.query_string())
         .map(web::Query::into_inner)
-        .map_err(|_| PageError::bad_request("The sign-in request could not be read."))?;
+        .map_err(|_| PageError::bad_request("sign-in-unreadable"))?;
     let started = match provider(&state).authorize(&params).await {
         Ok(started) => started,
         Err(AuthorizeRefusal::Unredirectable(why)) => return Err(PageError::bad_request(why)),
@@ -68,14 +69,13 @@ pub async fn authorize(
         channel: "sms".into(),
         csrf_token: String::new(),
     };
-    let page = phone_page(
-        &state,
-        &session,
-        Some(&sign_in),
-        StatusCode::OK,
-        Some(&form),
-        None,
-    );
+    let cx = PageContext {
+        state: &state,
+        session: &session,
+        sign_in: Some(&sign_in),
+        locale: pages::locale(&state, &req),
+    };
+    let page = phone_page(cx, StatusCode::OK, Some(&form), None);
     Ok(with_session(page, &state, &session))
 }
 
@@ -99,9 +99,10 @@ pub async fn cancel(
         None => Ok(with_session(
             message(
                 &state,
+                pages::locale(&state, &req),
                 StatusCode::BAD_REQUEST,
-                "This sign-in has expired",
-                "Go back to the application and start again.",
+                &Text::new("sign-in-expired-title"),
+                &Text::new("sign-in-expired"),
             ),
             &state,
             &fresh,

@@ -12,6 +12,7 @@ use super::twilio_compat::TwilioError;
 use super::{
     AppState, BodyError, MAX_BODY_BYTES, api, callbacks, oidc, pages, seed_compat, twilio_compat,
 };
+use crate::i18n::Text;
 
 /// Which optional route families are mounted.
 #[derive(Debug, Clone, Copy, Default)]
@@ -24,17 +25,20 @@ pub struct OptionalRoutes {
 
 /// A resource of the pages (or of anything answered in HTML) taking `allow`.
 fn page_resource(path: &str, allow: &'static str) -> Resource {
-    web::resource(path).default_service(web::to(move |state: web::Data<AppState>| async move {
-        let mut page = views::message(
-            &state,
-            StatusCode::METHOD_NOT_ALLOWED,
-            "Not allowed",
-            "This address does not accept that kind of request.",
-        );
-        page.headers_mut()
-            .insert(header::ALLOW, header::HeaderValue::from_static(allow));
-        page
-    }))
+    web::resource(path).default_service(web::to(
+        move |state: web::Data<AppState>, req: HttpRequest| async move {
+            let mut page = views::message(
+                &state,
+                pages::locale(&state, &req),
+                StatusCode::METHOD_NOT_ALLOWED,
+                &Text::new("not-allowed-title"),
+                &Text::new("not-allowed"),
+            );
+            page.headers_mut()
+                .insert(header::ALLOW, header::HeaderValue::from_static(allow));
+            page
+        },
+    ))
 }
 
 /// A resource of the JSON API taking `allow`.
@@ -66,30 +70,29 @@ fn form_error(err: actix_web::error::UrlencodedError, req: &HttpRequest) -> acti
     let (status, title, message) = match body_error {
         Some(BodyError::TooLarge) => (
             StatusCode::PAYLOAD_TOO_LARGE,
-            "That was too much",
-            "The form sent more data than we accept.",
+            "too-large-title",
+            "too-large",
         ),
-        Some(BodyError::TimedOut) => (
-            StatusCode::REQUEST_TIMEOUT,
-            "That took too long",
-            "The form did not arrive in time. Please go back and try again.",
-        ),
-        _ => (
-            StatusCode::BAD_REQUEST,
-            "We couldn’t read that form",
-            "Please go back and try again.",
-        ),
+        Some(BodyError::TimedOut) => (StatusCode::REQUEST_TIMEOUT, "too-slow-title", "too-slow"),
+        _ => (StatusCode::BAD_REQUEST, "unreadable-title", "unreadable"),
     };
-    let response = views::message(state, status, title, message);
+    let response = views::message(
+        state,
+        pages::locale(state, req),
+        status,
+        &Text::new(title),
+        &Text::new(message),
+    );
     actix_web::error::InternalError::from_response(err, response).into()
 }
 
-async fn not_found(state: web::Data<AppState>) -> HttpResponse {
+async fn not_found(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     views::message(
         &state,
+        pages::locale(&state, &req),
         StatusCode::NOT_FOUND,
-        "Page not found",
-        "There is nothing at this address.",
+        &Text::new("not-found-title"),
+        &Text::new("not-found"),
     )
 }
 

@@ -79,7 +79,9 @@ impl From<VerifyError> for TutorialError {
             VerifyError::SpendLimitReached(wait) => {
                 format!("the day's budget is spent, retry in {}", wait.describe())
             }
-            VerifyError::Store(_) => "temporarily unavailable".to_string(),
+            VerifyError::Store(_) | VerifyError::ProviderUnavailable => {
+                "temporarily unavailable".to_string()
+            }
             VerifyError::NotFound | VerifyError::NotPending(_) => {
                 "no pending verification".to_string()
             }

@@ -17,6 +17,7 @@ use super::errors::{self, meaning};
 use super::{AppState, BodyError, read_body, rfc3339};
 use crate::code::credential_matches;
 use crate::domain::{Channel, RetryAfter, Status, Verification};
+use crate::i18n::Locale;
 use crate::phone::PhoneNumber;
 use crate::verification::{Requester, VerifyError};
 
@@ -126,7 +127,9 @@ impl From<VerifyError> for TwilioError {
             VerifyError::SpendLimitReached(_) => {
                 (20429, "Too Many Requests: the day's budget is spent")
             }
-            VerifyError::Store(_) => (20503, "Service Unavailable"),
+            VerifyError::Store(_) | VerifyError::ProviderUnavailable => {
+                (20503, "Service Unavailable")
+            }
         };
         Self {
             retry_after: meaning.retry_after,
@@ -247,6 +250,7 @@ fn resource(state: &AppState, service_sid: &str, v: &Verification) -> Value {
         "channel": v.channel.as_str(),
         "status": v.status.as_str(),
         "valid": v.status == Status::Approved,
+        "locale": v.locale.tag(),
         "lookup": {},
         "amount": null,
         "payee": null,
@@ -310,9 +314,20 @@ pub async fn create(
         .get("Channel")
         .and_then(Channel::parse)
         .ok_or_else(|| TwilioError::invalid("Channel", "must be sms or call"))?;
+    let default_locale = state.verifier.policy().default_locale;
+    let locale = form
+        .get("Locale")
+        .filter(|tag| !tag.trim().is_empty())
+        .map(|tag| {
+            Locale::resolve(tag, default_locale).map_err(|_| {
+                TwilioError::invalid("Locale", "must be a language tag, like es or pt-BR")
+            })
+        })
+        .transpose()?;
     let requester = Requester {
         ip: end_user_ip(form.get("RateLimits"))?,
         browser: None,
+        locale,
     };
     let v = state.verifier.start(&to, channel, &requester).await?;
     Ok(HttpResponse::Created().json(resource(&state, &service_sid, &v)))

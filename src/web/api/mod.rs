@@ -9,6 +9,7 @@ use utoipa::{OpenApi, ToSchema};
 
 use super::{AppState, rfc3339};
 use crate::domain::{Channel, Verification};
+use crate::i18n::Locale;
 use crate::phone::PhoneNumber;
 use crate::verification::idempotency::{Claim, IdempotencyKey, StoredResponse};
 use crate::verification::{Policy, Requester, VerifyError};
@@ -37,6 +38,9 @@ pub struct VerificationBody {
     last_sent_at: String,
     expires_at: String,
     attempts_remaining: u32,
+    /// The locale its messages are in: `en`, `es`, `fr`, `de`, `pt` or `it`.
+    #[schema(pattern = "^(en|es|fr|de|pt|it)$")]
+    locale: String,
     send_attempts: Vec<SendAttemptBody>,
 }
 
@@ -44,7 +48,9 @@ pub struct VerificationBody {
 #[derive(Serialize, ToSchema)]
 pub struct SendAttemptBody {
     channel: String,
-    /// The provider's configuration name: `console`, `twilio`, `signalwire`, `plivo`, `telnyx`.
+    /// The provider's configuration name: `console`, `twilio`, `signalwire`, `plivo`,
+    /// `telnyx`, `plivo_phlo`, `twilio_verify`, `telnyx_verify`, `plivo_verify`,
+    /// `signalwire_mfa`, or `test` for a test number.
     provider: String,
     at: String,
     /// `queued`, `sent`, `delivered`, `undelivered` or `failed`.
@@ -69,9 +75,11 @@ pub struct StartRequest {
     #[serde(default)]
     #[schema(pattern = "^(sms|call)$")]
     channel: Option<String>,
-    /// Accepted for compatibility; messages are in the configured language.
-    #[serde(default)]
-    #[allow(dead_code)]
+    /// A BCP 47 language tag for the SMS or call (`es`, `es-MX`, `pt-BR`): its language
+    /// when there are texts in it (en, es, fr, de, pt, it), else
+    /// `verification.default_locale`. A malformed tag is `400` (`invalid_locale`).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(example = "es-MX")]
     locale: Option<String>,
     /// The address of the person the code is for (IPv4 or IPv6), as your backend saw
     /// it. The per-address send limit counts it; without it, none applies, since the
@@ -109,6 +117,7 @@ fn verification_body(v: &Verification, max_attempts: u32) -> VerificationBody {
         last_sent_at: rfc3339(v.last_sent_at),
         expires_at: rfc3339(v.expires_at),
         attempts_remaining: v.attempts_remaining(max_attempts),
+        locale: v.locale.tag().to_string(),
         send_attempts: v
             .send_attempts
             .iter()
@@ -140,7 +149,7 @@ fn parse_phone(raw: &str, policy: &Policy) -> Result<PhoneNumber, ApiError> {
     params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible characters. Replays within 24 h with the same body return the first answer and send nothing", min_length = 1, max_length = 255, pattern = "^[!-~]([ -~]*[!-~])?$")),
     responses(
         (status = 201, description = "Code sent", body = VerificationBody),
-        (status = 400, description = "Invalid `to` (`invalid_phone`), channel, `client_ip` (`invalid_parameter`), JSON or idempotency key", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid `to` (`invalid_phone`), channel, `client_ip` (`invalid_parameter`), `locale` (`invalid_locale`), JSON or idempotency key", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or wrong API key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Country not allowed (`country_not_allowed`), or the number's range blocked by the fraud guard (`fraud_blocked`)", body = Problem, content_type = "application/problem+json"),
         (status = 408, description = "The body did not arrive in time", body = Problem, content_type = "application/problem+json"),
@@ -214,7 +223,23 @@ async fn start_verification(
             })
         })
         .transpose()?;
-    let requester = Requester { ip, browser: None };
+    let locale = body
+        .locale
+        .as_deref()
+        .map(|tag| {
+            Locale::resolve(tag, policy.default_locale).map_err(|_| {
+                ApiError::invalid(
+                    "invalid_locale",
+                    "`locale` must be a BCP 47 language tag, such as es or pt-BR.",
+                )
+            })
+        })
+        .transpose()?;
+    let requester = Requester {
+        ip,
+        browser: None,
+        locale,
+    };
     let v = state.verifier.start(&to, channel, &requester).await?;
     Ok(verification_reply(StatusCode::CREATED, policy, &v))
 }
@@ -386,12 +411,16 @@ pub fn document(policy: &Policy) -> serde_json::Value {
     for field in ["to", "id"] {
         check["properties"][field]["type"] = "string".into();
     }
-    let start = &mut doc["components"]["schemas"]["StartRequest"]["properties"]["client_ip"];
-    let description = start["description"].clone();
-    *start = serde_json::json!({
+    let start = &mut doc["components"]["schemas"]["StartRequest"]["properties"];
+    let description = start["client_ip"]["description"].clone();
+    start["client_ip"] = serde_json::json!({
         "description": description,
         "anyOf": [{"type": "string", "format": "ipv4"}, {"type": "string", "format": "ipv6"}],
     });
+    // Language, optional script, optional region: the common shapes of BCP 47, every one
+    // of them well-formed (the server takes any well-formed tag).
+    start["locale"]["type"] = "string".into();
+    start["locale"]["pattern"] = "^[A-Za-z]{2,3}(-[A-Za-z]{4})?(-([A-Za-z]{2}|[0-9]{3}))?$".into();
     doc
 }
 

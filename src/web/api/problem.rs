@@ -163,6 +163,10 @@ impl From<VerifyError> for ApiError {
                     wait.describe()
                 ),
             ),
+            VerifyError::ProviderUnavailable => (
+                "provider_unavailable",
+                "The provider that checks this verification's code did not answer; the attempt was not counted. Retry shortly.".to_string(),
+            ),
             VerifyError::Store(_) => (
                 "unavailable",
                 "The service is temporarily unavailable.".to_string(),

@@ -14,6 +14,7 @@ use super::super::AppState;
 use super::super::errors::{self, meaning};
 use super::views;
 use crate::domain::RetryAfter;
+use crate::i18n::{Arg, Locale, Text};
 use crate::verification::VerifyError;
 
 /// Why a page cannot be shown as asked.
@@ -21,21 +22,21 @@ use crate::verification::VerifyError;
 pub enum PageError {
     /// Nothing to show here: go to `location` (`303`).
     Redirect(&'static str),
-    /// The message page.
+    /// The message page, worded in the reader's language when it is drawn.
     Message {
         status: StatusCode,
-        title: &'static str,
-        message: String,
+        title: Text,
+        message: Text,
         retry_after: Option<RetryAfter>,
     },
 }
 
 impl PageError {
-    fn message(status: StatusCode, title: &'static str, message: impl Into<String>) -> Self {
+    fn message(status: StatusCode, title: &'static str, message: Text) -> Self {
         Self::Message {
             status,
-            title,
-            message: message.into(),
+            title: Text::new(title),
+            message,
             retry_after: None,
         }
     }
@@ -44,25 +45,22 @@ impl PageError {
     pub fn forbidden() -> Self {
         Self::message(
             StatusCode::FORBIDDEN,
-            "This page has expired",
-            "For your security, this form can only be sent from the page it came from. Go back to the start and try again.",
+            "forbidden-title",
+            Text::new("forbidden"),
         )
     }
 
-    /// A request that cannot be served as sent, explained on the message page.
-    pub fn bad_request(message: &'static str) -> Self {
-        Self::message(StatusCode::BAD_REQUEST, "We can’t continue", message)
+    /// A request that cannot be served as sent, explained by the message `key`.
+    pub fn bad_request(key: &'static str) -> Self {
+        Self::message(StatusCode::BAD_REQUEST, "bad-request-title", Text::new(key))
     }
 
     /// Checking codes for a locked number.
     pub fn locked(wait: RetryAfter) -> Self {
         Self::Message {
             status: StatusCode::TOO_MANY_REQUESTS,
-            title: "Too many incorrect codes",
-            message: format!(
-                "For your security, codes for this number can’t be checked right now. Try again in {}.",
-                wait.describe()
-            ),
+            title: Text::new("locked-title"),
+            message: Text::new("locked").with("wait", Arg::Wait(wait.secs())),
             retry_after: Some(wait),
         }
     }
@@ -72,7 +70,7 @@ impl fmt::Display for PageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Redirect(location) => write!(f, "see {location}"),
-            Self::Message { title, .. } => f.write_str(title),
+            Self::Message { title, .. } => f.write_str(&title.render(Locale::En)),
         }
     }
 }
@@ -80,45 +78,27 @@ impl fmt::Display for PageError {
 impl From<VerifyError> for PageError {
     fn from(error: VerifyError) -> Self {
         let meaning = meaning(&error);
+        let wait = |key: &'static str, wait: &RetryAfter| {
+            Text::new(key).with("wait", Arg::Wait(wait.secs()))
+        };
         let (title, message) = match &error {
             VerifyError::NotFound => return Self::Redirect("/"),
             VerifyError::Locked(wait) => return Self::locked(*wait),
-            VerifyError::DeliveryFailed => (
-                "We couldn’t send your code",
-                "None of our messaging providers could deliver the code just now. Please try again in a few minutes.".to_string(),
-            ),
-            VerifyError::Store(_) => (
-                "Temporarily unavailable",
-                "We can’t verify numbers right now. Please try again in a minute.".to_string(),
-            ),
-            VerifyError::RateLimited(wait) => (
-                "Too many codes",
-                format!("Too many codes have been requested. Try again in {}.", wait.describe()),
-            ),
-            VerifyError::CountryNotAllowed => (
-                "We can’t send codes there",
-                "We can’t send codes to numbers in that country.".to_string(),
-            ),
-            VerifyError::NumberRejected => (
-                "This number can’t get codes",
-                "This number can’t receive verification codes. Try another number.".to_string(),
-            ),
-            VerifyError::FraudBlocked => (
-                "We can’t send a code to this number now",
-                "Codes can’t be sent to this number at the moment. Please try again later, or use another number.".to_string(),
-            ),
-            VerifyError::SpendLimitReached(wait) => (
-                "We can’t send codes right now",
-                format!("We’ve sent as many codes as we can today. Please try again in {}.", wait.describe()),
-            ),
-            VerifyError::NotPending(_) => (
-                "This code can no longer be used",
-                "Start again to get a new code.".to_string(),
-            ),
+            VerifyError::DeliveryFailed => ("delivery-title", Text::new("delivery-failed")),
+            VerifyError::ProviderUnavailable => {
+                ("check-unavailable-title", Text::new("check-unavailable"))
+            }
+            VerifyError::Store(_) => ("unavailable-title", Text::new("unavailable")),
+            VerifyError::RateLimited(w) => ("too-many-codes-title", wait("too-many-codes", w)),
+            VerifyError::CountryNotAllowed => ("country-title", Text::new("country-not-allowed")),
+            VerifyError::NumberRejected => ("number-title", Text::new("number-rejected")),
+            VerifyError::FraudBlocked => ("fraud-title", Text::new("fraud-blocked")),
+            VerifyError::SpendLimitReached(w) => ("spend-title", wait("spend-limit", w)),
+            VerifyError::NotPending(_) => ("ended-other-title", Text::new("not-pending")),
         };
         Self::Message {
             status: meaning.status,
-            title,
+            title: Text::new(title),
             message,
             retry_after: meaning.retry_after,
         }
@@ -150,7 +130,7 @@ impl ResponseError for PageError {
                 ..
             } => errors::answer(*status, *retry_after, None, None)
                 .content_type("text/plain; charset=utf-8")
-                .body(message.clone()),
+                .body(message.render(Locale::En)),
         }
     }
 }
@@ -171,7 +151,7 @@ pub async fn render(
             title,
             message,
             retry_after,
-        }) => (*status, *title, message.clone(), *retry_after),
+        }) => (*status, title.clone(), message.clone(), *retry_after),
         _ => return Ok(res),
     };
     let (status, title, message, retry_after) = shown;
@@ -180,6 +160,7 @@ pub async fn render(
         .app_data::<web::Data<AppState>>()
         .expect("state is registered")
         .clone();
-    let page = views::message(&state, status, title, &message);
+    let locale = super::locale(&state, res.request());
+    let page = views::message(&state, locale, status, &title, &message);
     Ok(res.into_response(errors::retry_later(page, retry_after)))
 }

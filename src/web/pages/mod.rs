@@ -2,23 +2,26 @@
 //! login UI of an OpenID Connect sign-in. Handlers parse the form, call one `Verifier`
 //! method and choose the page; the rules live elsewhere.
 
-use actix_web::http::StatusCode;
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use super::errors::{meaning, retry_later};
 use super::session::Session;
 use super::{AppState, client_ip};
-use crate::code::credential_matches;
+use crate::code::{CodeAlphabet, CodeError, credential_matches};
 use crate::domain::{Channel, Status, Verification};
-use crate::phone::PhoneNumber;
+use crate::i18n::{Arg, Locale, Text};
+use crate::phone::{PhoneError, PhoneNumber};
 use crate::verification::{Requester, VerifyError};
 
 mod error;
 pub mod views;
 
 pub use error::{PageError, render as render_errors};
-use views::{PhoneForm, SignInView, code_page, ended_page, phone_page, see_other, success_page};
+use views::{
+    PageContext, PhoneForm, SignInView, code_page, ended_page, phone_page, see_other, success_page,
+};
 
 #[derive(Deserialize)]
 pub struct CodeForm {
@@ -77,42 +80,72 @@ pub(super) async fn sign_in(state: &AppState, session: &Session) -> Option<SignI
     })
 }
 
-/// Who is asking, for the verifier: this client's address and this browser's session.
+/// The language a page is drawn in: the browser's `Accept-Language`, else
+/// `verification.default_locale`.
+pub(super) fn locale(state: &AppState, req: &HttpRequest) -> Locale {
+    let header = req
+        .headers()
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    Locale::negotiate(header, state.verifier.policy().default_locale)
+}
+
+/// What the phone or code form says about what the person typed.
+pub(super) fn phone_error(error: &PhoneError) -> Text {
+    match error {
+        PhoneError::Empty => Text::new("phone-empty"),
+        PhoneError::Malformed => Text::new("phone-malformed"),
+        PhoneError::TooShort => Text::new("phone-too-short"),
+        PhoneError::TooLong => Text::new("phone-too-long"),
+        PhoneError::Invalid(region) => Text::new("phone-invalid").with("region", region.as_str()),
+    }
+}
+
+fn code_error(error: &CodeError, state: &AppState) -> Text {
+    let format = state.verifier.policy().format;
+    match error {
+        CodeError::Empty => Text::new("code-empty"),
+        CodeError::WrongShape { .. } => Text::new("code-wrong-shape")
+            .with("length", format.length as u64)
+            .with(
+                "kind",
+                match format.alphabet {
+                    CodeAlphabet::Digits => "digits",
+                    CodeAlphabet::Hex => "characters",
+                },
+            ),
+    }
+}
+
+/// Who is asking, for the verifier: this client's address, this browser's session, and
+/// the language the page is in (the code's SMS or call will be in it too).
 fn requester(state: &AppState, req: &HttpRequest, session: &Session) -> Requester {
     Requester {
         ip: Some(client_ip(req, &state.trusted_proxies)),
         browser: Some(state.sessions.binding(session)),
+        locale: Some(locale(state, req)),
     }
 }
 
 /// What a failed start or resend means on the phone form. Every refusal about the
 /// number the person typed shows the form again (`422`); limits keep their `429`.
-fn start_failed(
-    state: &AppState,
-    session: &Session,
-    sign_in: Option<&SignInView>,
-    form: &PhoneForm,
-    error: VerifyError,
-) -> PageResult {
+fn start_failed(cx: PageContext<'_>, form: &PhoneForm, error: VerifyError) -> PageResult {
     let (status, text) = match &error {
         VerifyError::CountryNotAllowed => (
             StatusCode::UNPROCESSABLE_ENTITY,
-            "We can’t send codes to numbers in that country.".to_string(),
+            Text::new("country-not-allowed"),
         ),
         VerifyError::NumberRejected => (
             StatusCode::UNPROCESSABLE_ENTITY,
-            "This number can’t receive verification codes. Try another number.".to_string(),
+            Text::new("number-rejected"),
         ),
         VerifyError::RateLimited(wait) | VerifyError::Locked(wait) => (
             StatusCode::TOO_MANY_REQUESTS,
-            format!(
-                "Too many codes have been requested. Try again in {}.",
-                wait.describe()
-            ),
+            Text::new("too-many-codes").with("wait", Arg::Wait(wait.secs())),
         ),
         _ => return Err(error.into()),
     };
-    let page = phone_page(state, session, sign_in, status, Some(form), Some(text));
+    let page = phone_page(cx, status, Some(form), Some(&text));
     Ok(retry_later(page, meaning(&error).retry_after))
 }
 
@@ -120,14 +153,13 @@ fn start_failed(
 pub async fn phone_form(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let session = session(&state, &req).unwrap_or_else(|| Session::fresh(state.verifier.now()));
     let sign_in = sign_in(&state, &session).await;
-    let page = phone_page(
-        &state,
-        &session,
-        sign_in.as_ref(),
-        StatusCode::OK,
-        None,
-        None,
-    );
+    let cx = PageContext {
+        state: &state,
+        session: &session,
+        sign_in: sign_in.as_ref(),
+        locale: locale(&state, &req),
+    };
+    let page = phone_page(cx, StatusCode::OK, None, None);
     with_session(page, &state, &session)
 }
 
@@ -139,24 +171,22 @@ pub async fn request_code(
 ) -> PageResult {
     let session = authorized(&state, &req, &form.csrf_token)?;
     let sign_in = sign_in(&state, &session).await;
-    let invalid = |message: String| {
+    let cx = PageContext {
+        state: &state,
+        session: &session,
+        sign_in: sign_in.as_ref(),
+        locale: locale(&state, &req),
+    };
+    let invalid = |message: Text| {
         let status = StatusCode::UNPROCESSABLE_ENTITY;
-        let page = phone_page(
-            &state,
-            &session,
-            sign_in.as_ref(),
-            status,
-            Some(&form),
-            Some(message),
-        );
-        Ok(page)
+        Ok(phone_page(cx, status, Some(&form), Some(&message)))
     };
     let to = match PhoneNumber::parse(&form.phone, state.verifier.policy().default_region) {
         Ok(to) => to,
-        Err(e) => return invalid(e.to_string()),
+        Err(e) => return invalid(phone_error(&e)),
     };
     let Some(channel) = Channel::parse(&form.channel) else {
-        return invalid("Choose text message or phone call.".into());
+        return invalid(Text::new("choose-channel"));
     };
     match state
         .verifier
@@ -167,7 +197,7 @@ pub async fn request_code(
             let bound = session.bound_to(&v.id, state.verifier.now());
             Ok(with_session(see_other("/verify"), &state, &bound))
         }
-        Err(e) => start_failed(&state, &session, sign_in.as_ref(), &form, e),
+        Err(e) => start_failed(cx, &form, e),
     }
 }
 
@@ -213,14 +243,13 @@ pub async fn code_form(state: web::Data<AppState>, req: HttpRequest) -> PageResu
     match v.status {
         Status::Pending => {
             let sign_in = sign_in(&state, &session).await;
-            Ok(code_page(
-                &state,
-                &session,
-                sign_in.as_ref(),
-                &v,
-                StatusCode::OK,
-                None,
-            ))
+            let cx = PageContext {
+                state: &state,
+                session: &session,
+                sign_in: sign_in.as_ref(),
+                locale: locale(&state, &req),
+            };
+            Ok(code_page(cx, &v, StatusCode::OK, None))
         }
         Status::Approved => Err(PageError::Redirect("/success")),
         _ => Err(PageError::Redirect("/")),
@@ -262,21 +291,20 @@ pub async fn submit_code(
         Err(e) => return Err(e),
     };
     let sign_in = sign_in(&state, &session).await;
+    let cx = PageContext {
+        state: &state,
+        session: &session,
+        sign_in: sign_in.as_ref(),
+        locale: locale(&state, &req),
+    };
     let code = match state.verifier.policy().format.parse(&form.code) {
         Ok(code) => code,
         Err(e) if v.status == Status::Pending => {
             let status = StatusCode::UNPROCESSABLE_ENTITY;
-            let page = code_page(
-                &state,
-                &session,
-                sign_in.as_ref(),
-                &v,
-                status,
-                Some(e.to_string()),
-            );
-            return Ok(page);
+            let message = code_error(&e, &state);
+            return Ok(code_page(cx, &v, status, Some(&message)));
         }
-        Err(_) => return Ok(ended_page(&state, &session, &v, v.status)),
+        Err(_) => return Ok(ended_page(cx, &v, v.status)),
     };
     // Once verified the session means something else: a new one (new handle, new token)
     // takes over, bound to the verification in the same step that approves it.
@@ -292,7 +320,7 @@ pub async fn submit_code(
             return Err(PageError::Redirect("/success"));
         }
         Err(VerifyError::NotPending(status)) => {
-            return Ok(ended_page(&state, &session, &v, status));
+            return Ok(ended_page(cx, &v, status));
         }
         Err(e) => return Err(e.into()),
     };
@@ -301,27 +329,12 @@ pub async fn submit_code(
         let next = after_approval(&state, &session, verification).await?;
         Ok(with_session(see_other(&next), &state, &renewed))
     } else if verification.status == Status::Pending {
-        let left = result.attempts_remaining;
-        let message = format!(
-            "That code isn’t right. You have {left} attempt{} left.",
-            if left == 1 { "" } else { "s" }
-        );
+        let left = u64::from(result.attempts_remaining);
+        let message = Text::new("wrong-code").with("count", left);
         let status = StatusCode::UNPROCESSABLE_ENTITY;
-        Ok(code_page(
-            &state,
-            &session,
-            sign_in.as_ref(),
-            verification,
-            status,
-            Some(message),
-        ))
+        Ok(code_page(cx, verification, status, Some(&message)))
     } else {
-        Ok(ended_page(
-            &state,
-            &session,
-            verification,
-            verification.status,
-        ))
+        Ok(ended_page(cx, verification, verification.status))
     }
 }
 
@@ -334,11 +347,21 @@ pub async fn resend(
     let session = authorized(&state, &req, &form.csrf_token)?;
     let (session, v) = bound(&state, Some(session)).await?;
     let channel = Channel::parse(&form.channel).unwrap_or(v.channel);
-    match state
+    let started = state
         .verifier
         .start(&v.to, channel, &requester(&state, &req, &session))
-        .await
-    {
+        .await;
+    let sign_in = match &started {
+        Ok(_) => None,
+        Err(_) => sign_in(&state, &session).await,
+    };
+    let cx = PageContext {
+        state: &state,
+        session: &session,
+        sign_in: sign_in.as_ref(),
+        locale: locale(&state, &req),
+    };
+    match started {
         Ok(new) => {
             let bound = session.bound_to(&new.id, state.verifier.now());
             Ok(with_session(see_other("/verify"), &state, &bound))
@@ -346,27 +369,18 @@ pub async fn resend(
         Err(VerifyError::RateLimited(wait) | VerifyError::Locked(wait))
             if v.status == Status::Pending =>
         {
-            let sign_in = sign_in(&state, &session).await;
-            let message = format!("You can ask for another code in {}.", wait.describe());
+            let message = Text::new("resend-wait").with("wait", Arg::Wait(wait.secs()));
             let status = StatusCode::TOO_MANY_REQUESTS;
-            let page = code_page(
-                &state,
-                &session,
-                sign_in.as_ref(),
-                &v,
-                status,
-                Some(message),
-            );
+            let page = code_page(cx, &v, status, Some(&message));
             Ok(retry_later(page, Some(wait)))
         }
         Err(e) => {
-            let sign_in = sign_in(&state, &session).await;
             let form = PhoneForm {
                 phone: String::new(),
                 channel: channel.as_str().into(),
                 csrf_token: String::new(),
             };
-            start_failed(&state, &session, sign_in.as_ref(), &form, e)
+            start_failed(cx, &form, e)
         }
     }
 }
@@ -375,7 +389,7 @@ pub async fn resend(
 pub async fn success(state: web::Data<AppState>, req: HttpRequest) -> PageResult {
     let (_, v) = bound(&state, session(&state, &req)).await?;
     if v.status == Status::Approved {
-        Ok(success_page(&state, &v))
+        Ok(success_page(&state, locale(&state, &req), &v))
     } else {
         Err(PageError::Redirect("/"))
     }

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use super::super::AppState;
 use super::super::session::Session;
 use crate::domain::{Status, Verification};
+use crate::i18n::{Arg, Around, Locale, Text};
 
 /// An OpenID Connect sign-in the pages run: which application asks, and where its
 /// redirects go (the pages' forms may submit towards it, so the CSP must allow it).
@@ -19,15 +20,31 @@ pub struct SignInView {
     pub redirect_origin: String,
 }
 
+impl SignInView {
+    /// "<Name> asks you to verify ...", split around the name.
+    pub fn banner(&self, locale: &Locale) -> Around {
+        locale.around("sign-in-asks", "client", &[])
+    }
+
+    /// The label of the button that goes back to the application.
+    pub fn cancel_label(&self, locale: &Locale) -> String {
+        match &self.client_name {
+            Some(name) => locale.format("sign-in-cancel-to", &[("client", name.as_str().into())]),
+            None => locale.text("sign-in-cancel"),
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "phone.html")]
 struct PhonePage<'a> {
     app_name: &'a str,
+    locale: Locale,
     sign_in: Option<&'a SignInView>,
     csrf_token: &'a str,
     phone: &'a str,
     channel: &'a str,
-    region: &'a str,
+    hint: String,
     example: &'a str,
     error: Option<String>,
 }
@@ -36,14 +53,17 @@ struct PhonePage<'a> {
 #[template(path = "verify.html")]
 struct CodePage<'a> {
     app_name: &'a str,
+    locale: Locale,
     sign_in: Option<&'a SignInView>,
     csrf_token: &'a str,
     masked: String,
+    /// "We texted ", " with a 6-digit code.": the words around the number.
+    sent: Around,
+    expires: String,
     channel: &'a str,
     code_length: usize,
     numeric: bool,
-    minutes: u64,
-    attempts_left: u32,
+    attempts_left: String,
     error: Option<String>,
 }
 
@@ -51,7 +71,9 @@ struct CodePage<'a> {
 #[template(path = "success.html")]
 struct SuccessPage<'a> {
     app_name: &'a str,
+    locale: Locale,
     masked: String,
+    lead: Around,
 }
 
 /// A page that explains something and offers the way on: start again, or a new code.
@@ -59,6 +81,7 @@ struct SuccessPage<'a> {
 #[template(path = "message.html")]
 struct MessagePage<'a> {
     app_name: &'a str,
+    locale: Locale,
     status: u16,
     title: &'a str,
     message: &'a str,
@@ -101,14 +124,21 @@ pub fn see_other(location: &str) -> HttpResponse {
 }
 
 /// A page explaining `message`, with a way back to the start.
-pub fn message(state: &AppState, status: StatusCode, title: &str, message: &str) -> HttpResponse {
+pub fn message(
+    state: &AppState,
+    locale: Locale,
+    status: StatusCode,
+    title: &Text,
+    message: &Text,
+) -> HttpResponse {
     page(
         status,
         &MessagePage {
             app_name: &state.verifier.policy().app_name,
+            locale,
             status: status.as_u16(),
-            title,
-            message,
+            title: &title.render(locale),
+            message: &message.render(locale),
             new_code_csrf: None,
             channel: "sms",
         },
@@ -132,108 +162,117 @@ fn allow_sign_in(mut response: HttpResponse, sign_in: Option<&SignInView>) -> Ht
     response
 }
 
+/// What a page is drawn for: the browser's session, the sign-in it runs, its language.
+#[derive(Clone, Copy)]
+pub struct PageContext<'a> {
+    pub state: &'a AppState,
+    pub session: &'a Session,
+    pub sign_in: Option<&'a SignInView>,
+    pub locale: Locale,
+}
+
 /// The phone form, filled with `form` and showing `error`.
 pub fn phone_page(
-    state: &AppState,
-    session: &Session,
-    sign_in: Option<&SignInView>,
+    cx: PageContext<'_>,
     status: StatusCode,
     form: Option<&PhoneForm>,
-    error: Option<String>,
+    error: Option<&Text>,
 ) -> HttpResponse {
-    let policy = state.verifier.policy();
+    let policy = cx.state.verifier.policy();
+    let region = policy.default_region.as_ref();
     let response = page(
         status,
         &PhonePage {
             app_name: &policy.app_name,
-            sign_in,
-            csrf_token: &session.csrf_token,
+            locale: cx.locale,
+            sign_in: cx.sign_in,
+            csrf_token: &cx.session.csrf_token,
             phone: form.map_or("", |f| f.phone.as_str()),
             channel: form.map_or("sms", |f| f.channel.as_str()),
-            region: policy.default_region.as_ref(),
-            example: if policy.default_region.as_ref() == "US" {
+            hint: cx.locale.format("phone-hint", &[("region", region.into())]),
+            example: if region == "US" {
                 "(201) 555-0123"
             } else {
                 "+1 201 555 0123"
             },
-            error,
+            error: error.map(|e| e.render(cx.locale)),
         },
     );
-    allow_sign_in(response, sign_in)
+    allow_sign_in(response, cx.sign_in)
 }
 
 /// The code form for `v`, showing `error`.
 pub fn code_page(
-    state: &AppState,
-    session: &Session,
-    sign_in: Option<&SignInView>,
+    cx: PageContext<'_>,
     v: &Verification,
     status: StatusCode,
-    error: Option<String>,
+    error: Option<&Text>,
 ) -> HttpResponse {
-    let policy = state.verifier.policy();
+    let policy = cx.state.verifier.policy();
+    let locale = cx.locale;
+    let numeric = policy.format.alphabet == crate::code::CodeAlphabet::Digits;
+    let left = u64::from(v.attempts_remaining(policy.check.max_attempts));
     let response = page(
         status,
         &CodePage {
             app_name: &policy.app_name,
-            sign_in,
-            csrf_token: &session.csrf_token,
+            locale,
+            sign_in: cx.sign_in,
+            csrf_token: &cx.session.csrf_token,
             masked: v.to.masked(),
+            sent: locale.around(
+                "code-sent",
+                "number",
+                &[
+                    ("channel", v.channel.as_str().into()),
+                    ("length", Arg::Count(policy.format.length as u64)),
+                    ("kind", if numeric { "digits" } else { "characters" }.into()),
+                ],
+            ),
+            expires: locale.format(
+                "code-expires",
+                &[("minutes", Arg::Count(policy.ttl_minutes()))],
+            ),
             channel: v.channel.as_str(),
             code_length: policy.format.length,
-            numeric: policy.format.alphabet == crate::code::CodeAlphabet::Digits,
-            minutes: policy.ttl_minutes(),
-            attempts_left: v.attempts_remaining(policy.check.max_attempts),
-            error,
+            numeric,
+            attempts_left: locale.format("attempts-left", &[("count", Arg::Count(left))]),
+            error: error.map(|e| e.render(locale)),
         },
     );
-    allow_sign_in(response, sign_in)
+    allow_sign_in(response, cx.sign_in)
 }
 
 /// The confirmation for `v`.
-pub fn success_page(state: &AppState, v: &Verification) -> HttpResponse {
+pub fn success_page(state: &AppState, locale: Locale, v: &Verification) -> HttpResponse {
     page(
         StatusCode::OK,
         &SuccessPage {
             app_name: &state.verifier.policy().app_name,
+            locale,
             masked: v.to.masked(),
+            lead: locale.around("success-lead", "number", &[]),
         },
     )
 }
 
 /// The page for a verification that no longer takes codes, offering a new one.
-pub fn ended_page(
-    state: &AppState,
-    session: &Session,
-    v: &Verification,
-    status: Status,
-) -> HttpResponse {
+pub fn ended_page(cx: PageContext<'_>, v: &Verification, status: Status) -> HttpResponse {
     let (title, message) = match status {
-        Status::Expired => (
-            "This code has expired",
-            "Codes are valid for a short time only. We can send you a new one.",
-        ),
-        Status::MaxAttemptsReached => (
-            "Too many incorrect codes",
-            "That code was not right, and there are no attempts left for it. We can send you a new code.",
-        ),
-        Status::Canceled => (
-            "This code was replaced",
-            "A newer code was requested for this number, so this one no longer works. We can send you a new code.",
-        ),
-        _ => (
-            "This code can no longer be used",
-            "We can send you a new code.",
-        ),
+        Status::Expired => ("ended-expired-title", "ended-expired"),
+        Status::MaxAttemptsReached => ("ended-used-up-title", "ended-used-up"),
+        Status::Canceled => ("ended-replaced-title", "ended-replaced"),
+        _ => ("ended-other-title", "ended-other"),
     };
     page(
         StatusCode::UNPROCESSABLE_ENTITY,
         &MessagePage {
-            app_name: &state.verifier.policy().app_name,
+            app_name: &cx.state.verifier.policy().app_name,
+            locale: cx.locale,
             status: 422,
-            title,
-            message,
-            new_code_csrf: Some(&session.csrf_token),
+            title: &cx.locale.text(title),
+            message: &cx.locale.text(message),
+            new_code_csrf: Some(&cx.session.csrf_token),
             channel: v.channel.as_str(),
         },
     )
