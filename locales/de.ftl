@@ -7,6 +7,7 @@ sms = Ihr Code für { $app_name } lautet { $code }. Er ist { $minutes ->
    *[other] { $minutes } Minuten
 } gültig.
 call = Ihr Code für { $app_name } lautet { $code }.
+mfa-message = Ihr Code für { $app_name } lautet:
 
 ## Jede Seite
 

@@ -11,6 +11,8 @@ sms = Your { $app_name } code is { $code }. It expires in { $minutes ->
    *[other] { $minutes } minutes
 }.
 call = Your { $app_name } code is { $code }.
+# SignalWire MFA writes the SMS and call itself: this comes before its code.
+mfa-message = Your { $app_name } code is:
 
 ## Every page
 

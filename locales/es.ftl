@@ -7,6 +7,7 @@ sms = Tu código de { $app_name } es { $code }. Es válido durante { $minutes ->
    *[other] { $minutes } minutos
 }.
 call = Tu código de { $app_name } es { $code }.
+mfa-message = Tu código de { $app_name } es:
 
 ## Todas las páginas
 

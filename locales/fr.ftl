@@ -7,6 +7,7 @@ sms = Votre code { $app_name } est { $code }. Il expire dans { $minutes ->
    *[other] { $minutes } minutes
 }.
 call = Votre code { $app_name } est { $code }.
+mfa-message = Votre code { $app_name } est :
 
 ## Toutes les pages
 

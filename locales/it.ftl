@@ -7,6 +7,7 @@ sms = Il tuo codice per { $app_name } è { $code }. Scade tra { $minutes ->
    *[other] { $minutes } minuti
 }.
 call = Il tuo codice per { $app_name } è { $code }.
+mfa-message = Il tuo codice per { $app_name } è:
 
 ## Ogni pagina
 

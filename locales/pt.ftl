@@ -7,6 +7,7 @@ sms = Seu código para { $app_name } é { $code }. Ele expira em { $minutes ->
    *[other] { $minutes } minutos
 }.
 call = Seu código para { $app_name } é { $code }.
+mfa-message = Seu código para { $app_name } é:
 
 ## Todas as páginas
 

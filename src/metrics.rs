@@ -56,7 +56,8 @@ impl Metrics {
         );
     }
 
-    /// A check ended with `result` (`valid`, `invalid`, `not_pending`, `locked`, `not_found`).
+    /// A check ended with `result` (`valid`, `invalid`, `not_pending`, `locked`,
+    /// `not_found`, `provider_unavailable`).
     pub fn check(&self, result: &str) {
         self.add("phone_verify_checks_total", format!("result=\"{result}\""));
     }
@@ -67,6 +68,20 @@ impl Metrics {
             "phone_verify_sends_total",
             format!("provider=\"{provider}\",outcome=\"{outcome}\""),
         );
+        self.observe(provider, elapsed);
+    }
+
+    /// A provider that owns its codes was asked to check one: `answered` or `unanswered`.
+    pub fn provider_check(&self, provider: &str, outcome: &str, elapsed: Duration) {
+        self.add(
+            "phone_verify_provider_checks_total",
+            format!("provider=\"{provider}\",outcome=\"{outcome}\""),
+        );
+        self.observe(provider, elapsed);
+    }
+
+    /// A provider request's latency.
+    fn observe(&self, provider: &str, elapsed: Duration) {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let histogram = inner.latency.entry(provider.to_string()).or_default();
         let secs = elapsed.as_secs_f64();
@@ -114,6 +129,10 @@ impl Metrics {
             (
                 "phone_verify_sends_total",
                 "Delivery attempts, by provider and outcome.",
+            ),
+            (
+                "phone_verify_provider_checks_total",
+                "Checks asked of providers that own their codes, by provider and outcome.",
             ),
             (
                 "phone_verify_store_errors_total",

@@ -7,11 +7,13 @@ use async_trait::async_trait;
 
 use crate::code::Code;
 use crate::config::{ProviderName, Settings};
-use crate::domain::Channel;
+use crate::domain::{Channel, Verdict};
+use crate::i18n::Locale;
 use crate::phone::PhoneNumber;
 
 pub mod console;
 pub mod http;
+pub mod owned;
 pub mod phlo;
 pub mod plivo;
 pub mod signatures;
@@ -215,15 +217,59 @@ pub fn normalize_status(raw: &str) -> Option<&'static str> {
     })
 }
 
+/// What a provider-owned verification is started with.
+#[derive(Debug, Clone, Copy)]
+pub struct OwnedStart<'a> {
+    pub to: &'a PhoneNumber,
+    pub channel: Channel,
+    pub locale: Locale,
+    pub app_name: &'a str,
+    /// How long the code lives (where the provider takes it per request).
+    pub ttl_secs: u64,
+    pub code_length: usize,
+    /// Our attempt limit (where the provider takes one per request).
+    pub max_attempts: u32,
+}
+
+/// A provider's own verification product: it generates, sends and checks the code;
+/// phone-verify keeps its limits and asks it for verdicts.
+#[async_trait]
+pub trait CodeOwner: Send + Sync {
+    /// Starts a verification there; its id for it, to check it with.
+    async fn start_verification(&self, start: &OwnedStart<'_>) -> Result<String, DeliveryError>;
+    /// Asks whether `code` is right for the verification `reference`. Never retried: a
+    /// provider counts every check it sees.
+    async fn check_code(
+        &self,
+        reference: &str,
+        to: &PhoneNumber,
+        code: &Code,
+    ) -> Result<Verdict, DeliveryError>;
+}
+
 /// One SMS/voice provider.
 #[async_trait]
 pub trait Provider: Send + Sync + 'static {
     /// The configuration name (`console`, `twilio`, ...), recorded on send attempts.
     fn name(&self) -> ProviderName;
     /// Sends an SMS.
-    async fn send_sms(&self, sms: &Sms<'_>) -> Result<Receipt, DeliveryError>;
+    async fn send_sms(&self, _sms: &Sms<'_>) -> Result<Receipt, DeliveryError> {
+        Err(DeliveryError::Rejected(format!(
+            "{} sends its own codes, never ours",
+            self.name().as_str()
+        )))
+    }
     /// Calls and reads the script.
-    async fn place_call(&self, call: &Call<'_>) -> Result<Receipt, DeliveryError>;
+    async fn place_call(&self, _call: &Call<'_>) -> Result<Receipt, DeliveryError> {
+        Err(DeliveryError::Rejected(format!(
+            "{} calls with its own codes, never ours",
+            self.name().as_str()
+        )))
+    }
+    /// For a provider whose verification product owns the code: that product.
+    fn owner(&self) -> Option<&dyn CodeOwner> {
+        None
+    }
     /// Whether calls fetch their instructions from `Call::answer_url`.
     fn fetches_call_instructions(&self) -> bool {
         false
@@ -280,11 +326,25 @@ impl Channels {
                 ProviderName::PlivoPhlo => Arc::new(phlo::PhloProvider::new(
                     p.plivo_phlo.as_ref().ok_or_else(missing)?,
                 )?),
-                ProviderName::TwilioVerify
-                | ProviderName::TelnyxVerify
-                | ProviderName::PlivoVerify
-                | ProviderName::SignalwireMfa => {
-                    anyhow::bail!("{} is not available in this build yet", name.as_str())
+                ProviderName::TwilioVerify => {
+                    Arc::new(owned::twilio_verify::TwilioVerifyProvider::new(
+                        p.twilio_verify.as_ref().ok_or_else(missing)?,
+                    )?)
+                }
+                ProviderName::TelnyxVerify => {
+                    Arc::new(owned::telnyx_verify::TelnyxVerifyProvider::new(
+                        p.telnyx_verify.as_ref().ok_or_else(missing)?,
+                    )?)
+                }
+                ProviderName::PlivoVerify => {
+                    Arc::new(owned::plivo_verify::PlivoVerifyProvider::new(
+                        p.plivo_verify.as_ref().ok_or_else(missing)?,
+                    )?)
+                }
+                ProviderName::SignalwireMfa => {
+                    Arc::new(owned::signalwire_mfa::SignalwireMfaProvider::new(
+                        p.signalwire_mfa.as_ref().ok_or_else(missing)?,
+                    )?)
                 }
             };
             built.push(provider.clone());

@@ -87,8 +87,9 @@ pub struct Verification {
     /// Wrong codes submitted so far.
     pub failed_checks: u32,
     pub send_attempts: Vec<SendAttempt>,
-    /// The keyed hash of the current code; the code itself is never kept.
-    pub code_hash: CodeHash,
+    /// Who checks the current code: we (by its keyed hash; the code itself is never kept)
+    /// or the provider that generated and sent it.
+    pub checker: Checker,
     /// For a call whose provider fetches its instructions: the ticket to fetch them with.
     #[serde(default)]
     pub voice: Option<VoiceTicket>,
@@ -99,6 +100,40 @@ pub struct Verification {
     /// The language its messages (and, for the APIs, its answers' `locale`) are in.
     #[serde(default)]
     pub locale: Locale,
+}
+
+/// Who checks a verification's current code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Checker {
+    /// We do, against the keyed hash of the code we generated.
+    Hash(CodeHash),
+    /// A provider's own verification product generated and sent it, and alone can check
+    /// it: we keep nothing of the code, only which provider and its id for the
+    /// verification there (a Twilio `VE…` sid, a Telnyx or SignalWire id, a Plivo session).
+    Provider(ProviderCheck),
+}
+
+/// A verification handed over to a provider that owns its code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderCheck {
+    /// The provider's configuration name (`twilio_verify`, ...).
+    pub provider: String,
+    /// The provider's id for the verification.
+    pub reference: String,
+}
+
+/// What the provider that owns a code said when asked to check it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Approved,
+    /// Not the code: the attempt counts as a wrong code.
+    Wrong,
+    /// The provider no longer knows the verification (it expired, or was used there).
+    Expired,
+    /// The provider's own attempt limit for it is reached.
+    Exhausted,
+    /// The provider could not be asked or did not answer: the attempt is given back.
+    Unanswered,
 }
 
 /// What `/voice/{call_id}` needs while a call is pending: the random part of the call

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use super::model::{RetryAfter, Status, Verification};
+use super::model::{Checker, RetryAfter, Status, Verdict, Verification};
 use super::window::WindowCount;
 use crate::code::CodeHash;
 
@@ -63,9 +63,23 @@ impl SendLog {
 pub enum CheckRefusal {
     /// The verification no longer takes codes (approved, expired, used up, ...).
     NotPending(Status),
-    /// The number is locked after too many consecutive wrong codes.
+    /// The number is locked after too many consecutive wrong codes, or (for a code a
+    /// provider checks) the checks already on their way would use up what is left.
     Locked(RetryAfter),
 }
+
+/// Where a check goes once the rules allow it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckStep {
+    /// Evaluated against our hash.
+    Evaluated(CheckOutcome),
+    /// The code is the provider's: an attempt is reserved (counted as a wrong code until
+    /// the provider's verdict settles it) and the provider must be asked.
+    Delegated,
+}
+
+/// How long a check waits for the checks already on their way to the provider.
+pub const IN_FLIGHT_WAIT: RetryAfter = RetryAfter(Duration::from_secs(1));
 
 /// The result of an evaluated check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,8 +172,57 @@ pub fn take_send_slot(
     Ok(())
 }
 
-/// Evaluates one submitted code against `verification`, counting the attempt on both the
-/// verification and the number before the result is known.
+/// The first step of every check: the rules, then the evaluation of a code we hold
+/// (`check_code`) or, for a code a provider owns, a reserved attempt (counted on the
+/// verification and the number like a wrong code until `settle_check` settles it, so
+/// checks on their way together never exceed what the limits allow).
+pub fn begin_check(
+    verification: &mut Verification,
+    number: &mut NumberState,
+    candidate: &CodeHash,
+    now: SystemTime,
+    limits: &CheckLimits,
+    send_window: Duration,
+) -> Result<CheckStep, CheckRefusal> {
+    if matches!(verification.checker, Checker::Hash(_)) {
+        return check_code(verification, number, candidate, now, limits, send_window)
+            .map(CheckStep::Evaluated);
+    }
+    refuse_unless_checkable(verification, number, now, send_window)?;
+    if verification.failed_checks >= limits.max_attempts
+        || number.failures >= limits.lockout_failures
+    {
+        return Err(CheckRefusal::Locked(IN_FLIGHT_WAIT));
+    }
+    verification.failed_checks += 1;
+    number.failures += 1;
+    number.failures_until = Some(now + limits.lockout);
+    number.update_retention(send_window);
+    Ok(CheckStep::Delegated)
+}
+
+/// A verification that no longer takes codes, or a locked number, is not checked.
+fn refuse_unless_checkable(
+    verification: &mut Verification,
+    number: &mut NumberState,
+    now: SystemTime,
+    send_window: Duration,
+) -> Result<(), CheckRefusal> {
+    number.forget_stale(now, send_window);
+    let status = verification.status_at(now);
+    if status != Status::Pending {
+        verification.status = status;
+        return Err(CheckRefusal::NotPending(status));
+    }
+    match number.locked(now) {
+        Some(wait) => Err(CheckRefusal::Locked(wait)),
+        None => Ok(()),
+    }
+}
+
+/// Evaluates one submitted code against `verification`'s hash, counting the attempt on
+/// both the verification and the number before the result is known. (A code a provider
+/// owns matches no hash: `begin_check` sends it to the provider instead.)
 pub fn check_code(
     verification: &mut Verification,
     number: &mut NumberState,
@@ -168,21 +231,16 @@ pub fn check_code(
     limits: &CheckLimits,
     send_window: Duration,
 ) -> Result<CheckOutcome, CheckRefusal> {
-    number.forget_stale(now, send_window);
-    let status = verification.status_at(now);
-    if status != Status::Pending {
-        verification.status = status;
-        return Err(CheckRefusal::NotPending(status));
-    }
-    if let Some(wait) = number.locked(now) {
-        return Err(CheckRefusal::Locked(wait));
-    }
-    let outcome = if verification.code_hash.matches(candidate) {
+    refuse_unless_checkable(verification, number, now, send_window)?;
+    let valid = match &verification.checker {
+        Checker::Hash(hash) => hash.matches(candidate),
+        Checker::Provider(_) => false,
+    };
+    if valid {
         verification.status = Status::Approved;
         verification.voice = None;
         number.failures = 0;
         number.failures_until = None;
-        CheckOutcome { valid: true }
     } else {
         verification.failed_checks += 1;
         if verification.failed_checks >= limits.max_attempts {
@@ -192,14 +250,70 @@ pub fn check_code(
         number.failures += 1;
         number.failures_until = Some(now + limits.lockout);
         if number.failures >= limits.lockout_failures {
-            number.locked_until = Some(now + limits.lockout);
+            lock(number, now, limits);
+        }
+    }
+    number.update_retention(send_window);
+    Ok(CheckOutcome { valid })
+}
+
+fn lock(number: &mut NumberState, now: SystemTime, limits: &CheckLimits) {
+    number.locked_until = Some(now + limits.lockout);
+    number.failures = 0;
+    number.failures_until = None;
+}
+
+/// Settles an attempt reserved by `check_code` with the provider's verdict: a right code
+/// approves (if the verification is still pending) and clears the number's failures; a
+/// wrong one keeps its count and may end the verification or lock the number; a
+/// verification the provider no longer knows expires (the attempt still counts towards
+/// the number's lockout); an unanswered check gives the attempt back.
+pub fn settle_check(
+    verification: &mut Verification,
+    number: &mut NumberState,
+    verdict: Verdict,
+    now: SystemTime,
+    limits: &CheckLimits,
+    send_window: Duration,
+) {
+    let pending = verification.status == Status::Pending;
+    let end = |v: &mut Verification, status: Status| {
+        if pending {
+            v.status = status;
+            v.voice = None;
+        }
+    };
+    match verdict {
+        Verdict::Approved => {
+            verification.failed_checks = verification.failed_checks.saturating_sub(1);
+            end(verification, Status::Approved);
             number.failures = 0;
             number.failures_until = None;
         }
-        CheckOutcome { valid: false }
-    };
+        Verdict::Wrong => {
+            if verification.failed_checks >= limits.max_attempts {
+                end(verification, Status::MaxAttemptsReached);
+            }
+            if number.failures >= limits.lockout_failures {
+                lock(number, now, limits);
+            }
+        }
+        Verdict::Expired => {
+            verification.failed_checks = verification.failed_checks.saturating_sub(1);
+            end(verification, Status::Expired);
+        }
+        Verdict::Exhausted => {
+            end(verification, Status::MaxAttemptsReached);
+            if number.failures >= limits.lockout_failures {
+                lock(number, now, limits);
+            }
+        }
+        Verdict::Unanswered => {
+            verification.failed_checks = verification.failed_checks.saturating_sub(1);
+            number.failures = number.failures.saturating_sub(1);
+        }
+    }
     number.update_retention(send_window);
-    Ok(outcome)
 }
 
 #[cfg(test)]
@@ -246,7 +360,7 @@ mod tests {
             expires_at: at + Duration::from_secs(600),
             failed_checks: 0,
             send_attempts: vec![],
-            code_hash: hash("123456"),
+            checker: Checker::Hash(hash("123456")),
             voice: None,
             browser: None,
             locale: Default::default(),

@@ -10,7 +10,7 @@ use super::{
 use crate::code::{CodeAlphabet, CodeFormat, CodeHash, CodeHasher};
 use crate::domain::guard::{FraudLimits, GuardLimits, GuardRefusal, SendFacts};
 use crate::domain::rules::{CheckLimits, CheckOutcome, CheckRefusal, SendLimits};
-use crate::domain::{Channel, SendAttempt, Status, Verification};
+use crate::domain::{Channel, Checker, ProviderCheck, SendAttempt, Status, Verdict, Verification};
 use crate::phone::PhoneNumber;
 
 pub(crate) const SEND: SendLimits = SendLimits {
@@ -54,7 +54,7 @@ fn fresh(to: &PhoneNumber, code: &str, at: SystemTime) -> Verification {
         expires_at: at + Duration::from_secs(600),
         failed_checks: 0,
         send_attempts: vec![],
-        code_hash: hash(to, code),
+        checker: Checker::Hash(hash(to, code)),
         voice: None,
         browser: None,
         locale: Default::default(),
@@ -78,6 +78,49 @@ fn outcome(decision: &CheckDecision) -> Result<bool, CheckRefusal> {
         CheckDecision::Evaluated(_, CheckOutcome { valid }) => Ok(*valid),
         CheckDecision::Refused(_, refusal) => Err(*refusal),
         CheckDecision::NotFound => panic!("verification not found"),
+        CheckDecision::Delegated(_) => panic!("a code we hold was delegated"),
+    }
+}
+
+/// A verification whose code `provider` generated and sent, handed over to it.
+async fn handed_over(
+    store: &dyn VerificationStore,
+    to: &PhoneNumber,
+    at: SystemTime,
+) -> Verification {
+    let mut v = fresh(to, "123456", at);
+    v.channel = Channel::Call;
+    v.voice = Some(crate::domain::VoiceTicket {
+        secret: "s".into(),
+        sealed_code: "sealed".into(),
+    });
+    let v = store.issue_code(v, at).await.unwrap();
+    let check = ProviderCheck {
+        provider: "twilio_verify".into(),
+        reference: "VE123".into(),
+    };
+    assert!(store.hand_over(&v.id, check).await.unwrap());
+    store.get(&v.id).await.unwrap().unwrap()
+}
+
+/// Reserves an attempt on `v` and settles it with `verdict`.
+async fn provider_check(
+    store: &dyn VerificationStore,
+    v: &Verification,
+    verdict: Verdict,
+    at: SystemTime,
+) -> Result<Verification, CheckRefusal> {
+    match check(store, v, "123456", at).await {
+        CheckDecision::Delegated(reserved) => {
+            assert_eq!(reserved.checker, v.checker, "the provider's reference");
+            Ok(store
+                .settle_check(&v.id, verdict, at, &CHECK, WINDOW, None)
+                .await
+                .unwrap()
+                .unwrap())
+        }
+        CheckDecision::Refused(_, refusal) => Err(refusal),
+        other => panic!("a provider's code was evaluated here: {other:?}"),
     }
 }
 
@@ -104,6 +147,11 @@ pub(crate) async fn run_all(make: impl Fn() -> Box<dyn VerificationStore>) {
     idempotency_keys_replay_conflict_and_expire(&*make()).await;
     records_are_kept_read_and_taken_once(&*make()).await;
     parallel_takes_of_a_record_give_it_to_one(Arc::from(make())).await;
+    a_handed_over_code_is_kept_nowhere_and_checked_by_its_provider(&*make()).await;
+    provider_verdicts_count_like_our_own_checks(&*make()).await;
+    unanswered_checks_give_the_attempt_back(&*make()).await;
+    a_new_code_of_ours_takes_back_a_handed_over_verification(&*make()).await;
+    parallel_provider_checks_never_exceed_the_maximum(Arc::from(make())).await;
     parallel_right_codes_approve_exactly_once(Arc::from(make())).await;
     parallel_wrong_codes_never_exceed_the_maximum(Arc::from(make())).await;
 }
@@ -190,7 +238,6 @@ async fn a_number_gets_a_new_verification_after_the_old_one_ended(store: &dyn Ve
 fn from_browser(v: Verification, browser: &str) -> Verification {
     Verification {
         browser: Some(browser.into()),
-        locale: Default::default(),
         ..v
     }
 }
@@ -828,6 +875,157 @@ async fn parallel_wrong_codes_never_exceed_the_maximum(store: Arc<dyn Verificati
     assert_eq!(evaluated, CHECK.max_attempts);
     let stored = store.get(&v.id).await.unwrap().unwrap();
     assert_eq!(stored.failed_checks, CHECK.max_attempts);
+}
+
+async fn a_handed_over_code_is_kept_nowhere_and_checked_by_its_provider(
+    store: &dyn VerificationStore,
+) {
+    let v = handed_over(store, &phone(20), t(0)).await;
+    assert_eq!(
+        v.checker,
+        Checker::Provider(ProviderCheck {
+            provider: "twilio_verify".into(),
+            reference: "VE123".into()
+        })
+    );
+    assert_eq!(v.voice, None, "no sealed code either");
+    let approved = provider_check(store, &v, Verdict::Approved, t(1))
+        .await
+        .unwrap();
+    assert_eq!(approved.status, Status::Approved);
+    assert_eq!(approved.failed_checks, 0, "a right code is not a failure");
+    assert_eq!(
+        outcome(&check(store, &approved, "123456", t(2)).await),
+        Err(CheckRefusal::NotPending(Status::Approved))
+    );
+    // A verification that ended is not handed over.
+    assert!(
+        !store
+            .hand_over(
+                &v.id,
+                ProviderCheck {
+                    provider: "twilio_verify".into(),
+                    reference: "VE9".into()
+                }
+            )
+            .await
+            .unwrap()
+    );
+    // The provider says it no longer knows a verification: it expires.
+    let other = handed_over(store, &phone(21), t(10)).await;
+    let expired = provider_check(store, &other, Verdict::Expired, t(11))
+        .await
+        .unwrap();
+    assert_eq!(expired.status, Status::Expired);
+    // Our own expiry comes first: the provider is not asked.
+    let late = handed_over(store, &phone(22), t(20)).await;
+    assert_eq!(
+        provider_check(store, &late, Verdict::Approved, t(620)).await,
+        Err(CheckRefusal::NotPending(Status::Expired))
+    );
+}
+
+async fn provider_verdicts_count_like_our_own_checks(store: &dyn VerificationStore) {
+    let to = phone(23);
+    let first = handed_over(store, &to, t(0)).await;
+    for i in 1..=5 {
+        let after = provider_check(store, &first, Verdict::Wrong, t(i))
+            .await
+            .unwrap();
+        assert_eq!(after.failed_checks, i as u32);
+    }
+    let ended = store.get(&first.id).await.unwrap().unwrap();
+    assert_eq!(ended.status, Status::MaxAttemptsReached);
+    assert_eq!(
+        provider_check(store, &first, Verdict::Approved, t(6)).await,
+        Err(CheckRefusal::NotPending(Status::MaxAttemptsReached)),
+        "the sixth is not asked"
+    );
+    // Three more wrong codes on a new verification: eight in a row lock the number,
+    // and a provider that would approve the ninth is never asked.
+    let second = handed_over(store, &to, t(10)).await;
+    for i in 0..3 {
+        provider_check(store, &second, Verdict::Wrong, t(11 + i))
+            .await
+            .unwrap();
+    }
+    let refused = provider_check(store, &second, Verdict::Approved, t(20)).await;
+    assert!(
+        matches!(refused, Err(CheckRefusal::Locked(_))),
+        "{refused:?}"
+    );
+    // The provider's own limit ends the verification too.
+    let third = handed_over(store, &phone(24), t(30)).await;
+    let exhausted = provider_check(store, &third, Verdict::Exhausted, t(31))
+        .await
+        .unwrap();
+    assert_eq!(exhausted.status, Status::MaxAttemptsReached);
+}
+
+async fn unanswered_checks_give_the_attempt_back(store: &dyn VerificationStore) {
+    let to = phone(25);
+    let v = handed_over(store, &to, t(0)).await;
+    for i in 0..20 {
+        let after = provider_check(store, &v, Verdict::Unanswered, t(i))
+            .await
+            .unwrap();
+        assert_eq!(after.failed_checks, 0);
+        assert_eq!(after.status, Status::Pending);
+    }
+    // Nor did the number gather failures (eight would lock it): four wrong codes and
+    // then the right one still work.
+    for i in 0..4 {
+        provider_check(store, &v, Verdict::Wrong, t(30 + i))
+            .await
+            .unwrap();
+    }
+    let approved = provider_check(store, &v, Verdict::Approved, t(40))
+        .await
+        .unwrap();
+    assert_eq!(approved.status, Status::Approved);
+}
+
+async fn a_new_code_of_ours_takes_back_a_handed_over_verification(store: &dyn VerificationStore) {
+    let to = phone(26);
+    let v = handed_over(store, &to, t(0)).await;
+    // The next send failed over to a provider that sends our code.
+    let resent = store
+        .issue_code(fresh(&to, "654321", t(40)), t(40))
+        .await
+        .unwrap();
+    assert_eq!(resent.id, v.id);
+    assert!(matches!(resent.checker, Checker::Hash(_)));
+    assert_eq!(
+        outcome(&check(store, &resent, "654321", t(41)).await),
+        Ok(true)
+    );
+}
+
+async fn parallel_provider_checks_never_exceed_the_maximum(store: Arc<dyn VerificationStore>) {
+    let v = handed_over(&*store, &phone(27), t(0)).await;
+    let start = Arc::new(tokio::sync::Barrier::new(30));
+    let tasks: Vec<_> = (0..30)
+        .map(|_| {
+            let (store, v, start) = (store.clone(), v.clone(), start.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                matches!(
+                    check(&*store, &v, "123456", t(1)).await,
+                    CheckDecision::Delegated(_)
+                )
+            })
+        })
+        .collect();
+    let mut delegated = 0;
+    for task in tasks {
+        if task.await.unwrap() {
+            delegated += 1;
+        }
+    }
+    assert_eq!(
+        delegated, CHECK.max_attempts,
+        "reserved attempts bound the checks in flight"
+    );
 }
 
 async fn records_are_kept_read_and_taken_once(store: &dyn VerificationStore) {

@@ -15,8 +15,10 @@ use super::{
 };
 use crate::code::CodeHash;
 use crate::domain::guard::{self, CountryState, FraudLimits, HOUR, PrefixState, SpendState};
-use crate::domain::rules::{self, CheckLimits, CheckRefusal, NumberState, SendLimits, SendLog};
-use crate::domain::{SendAttempt, Status, Verification};
+use crate::domain::rules::{
+    self, CheckLimits, CheckRefusal, CheckStep, NumberState, SendLimits, SendLog,
+};
+use crate::domain::{Checker, ProviderCheck, SendAttempt, Status, Verdict, Verification};
 use crate::phone::PhoneNumber;
 
 /// How often (in the callers' clock) a write also sweeps expired entries.
@@ -189,7 +191,7 @@ impl VerificationStore for TokenStorage {
                 existing.voice = None;
                 return Ok(Self::insert_current(&mut inner, fresh));
             }
-            existing.code_hash = fresh.code_hash;
+            existing.checker = fresh.checker;
             existing.channel = fresh.channel;
             existing.last_sent_at = fresh.last_sent_at;
             existing.expires_at = fresh.expires_at;
@@ -225,7 +227,7 @@ impl VerificationStore for TokenStorage {
             .get(verification.to.e164())
             .cloned()
             .unwrap_or_default();
-        let result = rules::check_code(
+        let result = rules::begin_check(
             &mut verification,
             &mut number,
             candidate,
@@ -233,7 +235,7 @@ impl VerificationStore for TokenStorage {
             limits,
             send_window,
         );
-        if let (Ok(outcome), Some(browser)) = (&result, rebind)
+        if let (Ok(CheckStep::Evaluated(outcome)), Some(browser)) = (&result, rebind)
             && outcome.valid
         {
             verification.browser = Some(browser.to_string());
@@ -246,9 +248,57 @@ impl VerificationStore for TokenStorage {
             inner.numbers.insert(e164, number);
         }
         Ok(match result {
-            Ok(outcome) => CheckDecision::Evaluated(verification, outcome),
+            Ok(CheckStep::Evaluated(outcome)) => CheckDecision::Evaluated(verification, outcome),
+            Ok(CheckStep::Delegated) => CheckDecision::Delegated(verification),
             Err(refusal) => CheckDecision::Refused(verification, refusal),
         })
+    }
+
+    async fn settle_check(
+        &self,
+        id: &str,
+        verdict: Verdict,
+        now: SystemTime,
+        limits: &CheckLimits,
+        send_window: Duration,
+        rebind: Option<&str>,
+    ) -> Result<Option<Verification>, StoreError> {
+        let mut inner = self.lock();
+        let Some(mut verification) = inner.verifications.get(id).cloned() else {
+            return Ok(None);
+        };
+        let e164 = verification.to.e164().to_string();
+        let mut number = inner.numbers.get(&e164).cloned().unwrap_or_default();
+        let was_pending = verification.status == Status::Pending;
+        rules::settle_check(
+            &mut verification,
+            &mut number,
+            verdict,
+            now,
+            limits,
+            send_window,
+        );
+        if let (true, Status::Approved, Some(browser)) = (was_pending, verification.status, rebind)
+        {
+            verification.browser = Some(browser.to_string());
+        }
+        inner
+            .verifications
+            .insert(id.to_string(), verification.clone());
+        inner.numbers.insert(e164, number);
+        Ok(Some(verification))
+    }
+
+    async fn hand_over(&self, id: &str, check: ProviderCheck) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        match inner.verifications.get_mut(id) {
+            Some(v) if v.status == Status::Pending => {
+                v.checker = Checker::Provider(check);
+                v.voice = None;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     async fn get(&self, id: &str) -> Result<Option<Verification>, StoreError> {

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use crate::code::CodeHash;
 use crate::domain::guard::{FraudLimits, GuardLimits, GuardRefusal, SendFacts};
 use crate::domain::rules::{CheckLimits, CheckOutcome, CheckRefusal, SendLimits};
-use crate::domain::{RetryAfter, SendAttempt, Status, Verification};
+use crate::domain::{ProviderCheck, RetryAfter, SendAttempt, Status, Verdict, Verification};
 use crate::phone::PhoneNumber;
 
 pub mod memory;
@@ -74,6 +74,9 @@ pub enum CheckDecision {
     NotFound,
     Refused(Verification, CheckRefusal),
     Evaluated(Verification, CheckOutcome),
+    /// The code is a provider's: an attempt is reserved; ask the provider, then
+    /// `settle_check` with its verdict.
+    Delegated(Verification),
 }
 
 /// An answer kept for an idempotency key.
@@ -159,8 +162,9 @@ pub trait VerificationStore: Send + Sync + 'static {
     /// Appends a delivery attempt to a verification.
     async fn add_send_attempt(&self, id: &str, attempt: SendAttempt) -> Result<(), StoreError>;
 
-    /// Evaluates `candidate` against verification `id` by the rules, counting the attempt.
-    /// A right code with `rebind` also binds the verification to that browser.
+    /// Evaluates `candidate` against verification `id` by the rules, counting the attempt
+    /// (`rules::begin_check`). A right code with `rebind` also binds the verification to
+    /// that browser. For a code a provider owns, the attempt is reserved instead.
     async fn check_code(
         &self,
         id: &str,
@@ -170,6 +174,24 @@ pub trait VerificationStore: Send + Sync + 'static {
         send_window: Duration,
         rebind: Option<&str>,
     ) -> Result<CheckDecision, StoreError>;
+
+    /// Settles an attempt `check_code` reserved with the provider's verdict
+    /// (`rules::settle_check`); an approval with `rebind` also binds the verification to
+    /// that browser. `None` when the verification is no longer remembered.
+    async fn settle_check(
+        &self,
+        id: &str,
+        verdict: Verdict,
+        now: SystemTime,
+        limits: &CheckLimits,
+        send_window: Duration,
+        rebind: Option<&str>,
+    ) -> Result<Option<Verification>, StoreError>;
+
+    /// Hands a pending verification's code over to the provider that generated and sent
+    /// it: the hash and any voice ticket are dropped, the provider's id kept. False when
+    /// the verification is no longer pending.
+    async fn hand_over(&self, id: &str, check: ProviderCheck) -> Result<bool, StoreError>;
 
     /// The verification with this id, if it is still remembered.
     async fn get(&self, id: &str) -> Result<Option<Verification>, StoreError>;

@@ -27,7 +27,10 @@ use crate::code::CodeHash;
 use crate::domain::guard::{self, FraudLimits, GuardLimits, GuardRefusal, SendFacts};
 use crate::domain::rules::{CheckLimits, CheckOutcome, CheckRefusal, SendLimits};
 use crate::domain::window;
-use crate::domain::{Channel, RetryAfter, SendAttempt, Status, Verification, VoiceTicket};
+use crate::domain::{
+    Channel, Checker, ProviderCheck, RetryAfter, SendAttempt, Status, Verdict, Verification,
+    VoiceTicket,
+};
 use crate::i18n::Locale;
 use crate::metrics::Metrics;
 use crate::phone::PhoneNumber;
@@ -171,7 +174,7 @@ if current then
   if status == 'pending' and now < tonumber(redis.call('HGET', key, 'expires')) then
     if (redis.call('HGET', key, 'browser') or '') == ARGV[11] then
       redis.call('HSET', key, 'hash', ARGV[5], 'channel', ARGV[6], 'sent', ARGV[7], 'expires', ARGV[8], 'voice', ARGV[10],
-        'locale', ARGV[12])
+        'locale', ARGV[12], 'owner', '')
       redis.call('PEXPIREAT', key, keep_until)
       redis.call('PEXPIREAT', KEYS[1], keep_until)
       return redis.call('HGETALL', key)
@@ -233,7 +236,24 @@ end
 if status ~= 'pending' then return {'notpending', status, redis.call('HGETALL', KEYS[1])} end
 local locked_until = tonumber(redis.call('GET', KEYS[3]))
 if locked_until and now < locked_until then return {'locked', tostring(locked_until - now), redis.call('HGETALL', KEYS[1])} end
-if redis.call('HGET', KEYS[1], 'hash') == ARGV[1] then
+local stored = redis.call('HGET', KEYS[1], 'hash')
+if stored == '' then
+  -- The provider's code: reserve an attempt, counted as a wrong code until settled.
+  local lockout = tonumber(ARGV[5])
+  local forget_at = tonumber(redis.call('HGET', KEYS[2], 'until'))
+  if forget_at and now >= forget_at then redis.call('DEL', KEYS[2]) end
+  local failed = tonumber(redis.call('HGET', KEYS[1], 'failed'))
+  local failures = tonumber(redis.call('HGET', KEYS[2], 'n')) or 0
+  if failed >= tonumber(ARGV[3]) or failures >= tonumber(ARGV[4]) then
+    return {'locked', '1000', redis.call('HGETALL', KEYS[1])}
+  end
+  redis.call('HINCRBY', KEYS[1], 'failed', 1)
+  redis.call('HINCRBY', KEYS[2], 'n', 1)
+  redis.call('HSET', KEYS[2], 'until', now + lockout)
+  redis.call('PEXPIREAT', KEYS[2], now + lockout)
+  return {'delegated', '', redis.call('HGETALL', KEYS[1])}
+end
+if stored == ARGV[1] then
   redis.call('HSET', KEYS[1], 'status', 'approved', 'voice', '')
   if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'browser', ARGV[6]) end
   redis.call('DEL', KEYS[2])
@@ -252,6 +272,55 @@ if failures >= tonumber(ARGV[4]) then
   redis.call('DEL', KEYS[2])
 end
 return {'evaluated', '0', redis.call('HGETALL', KEYS[1])}
+"#;
+
+/// KEYS: verification, the number's failures, its lock. ARGV: verdict, now, max attempts,
+/// lockout failures, lockout (ms), browser to bind on approval.
+const SETTLE_CHECK: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
+local now, lockout = tonumber(ARGV[2]), tonumber(ARGV[5])
+local pending = redis.call('HGET', KEYS[1], 'status') == 'pending'
+local verdict = ARGV[1]
+local function give_back(key, field)
+  local n = tonumber(redis.call('HGET', key, field)) or 0
+  if n > 0 then redis.call('HINCRBY', key, field, -1) end
+end
+local function finish(status)
+  if pending then redis.call('HSET', KEYS[1], 'status', status, 'voice', '') end
+end
+local function lock_if_due()
+  local n = tonumber(redis.call('HGET', KEYS[2], 'n')) or 0
+  if n >= tonumber(ARGV[4]) then
+    redis.call('SET', KEYS[3], now + lockout, 'PXAT', now + lockout)
+    redis.call('DEL', KEYS[2])
+  end
+end
+if verdict == 'approved' then
+  give_back(KEYS[1], 'failed')
+  finish('approved')
+  if pending and ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'browser', ARGV[6]) end
+  redis.call('DEL', KEYS[2])
+elseif verdict == 'wrong' then
+  if tonumber(redis.call('HGET', KEYS[1], 'failed')) >= tonumber(ARGV[3]) then finish('max_attempts_reached') end
+  lock_if_due()
+elseif verdict == 'expired' then
+  give_back(KEYS[1], 'failed')
+  finish('expired')
+elseif verdict == 'exhausted' then
+  finish('max_attempts_reached')
+  lock_if_due()
+else
+  give_back(KEYS[1], 'failed')
+  give_back(KEYS[2], 'n')
+end
+return redis.call('HGETALL', KEYS[1])
+"#;
+
+/// KEYS: verification. ARGV: the provider and its id, as JSON.
+const HAND_OVER: &str = r#"
+if redis.call('HGET', KEYS[1], 'status') ~= 'pending' then return 0 end
+redis.call('HSET', KEYS[1], 'hash', '', 'owner', ARGV[1], 'voice', '')
+return 1
 "#;
 
 const CLAIM_KEY: &str = r#"
@@ -295,6 +364,8 @@ struct Scripts {
     set_delivery: Script,
     end_pending: Script,
     check_code: Script,
+    settle_check: Script,
+    hand_over: Script,
     claim_key: Script,
     complete_key: Script,
 }
@@ -318,6 +389,8 @@ impl Scripts {
             set_delivery: Script::new(SET_DELIVERY),
             end_pending: Script::new(END_PENDING),
             check_code: Script::new(CHECK_CODE),
+            settle_check: Script::new(SETTLE_CHECK),
+            hand_over: Script::new(HAND_OVER),
             claim_key: Script::new(CLAIM_KEY),
             complete_key: Script::new(COMPLETE_KEY),
         }
@@ -583,8 +656,15 @@ impl RedisStore {
                     provider_ref: a.provider_ref,
                 })
                 .collect(),
-            code_hash: serde_json::from_value(serde_json::Value::String(get("hash")?.to_string()))
-                .map_err(|_| corrupt("hash"))?,
+            checker: match get("hash")? {
+                "" => Checker::Provider(
+                    serde_json::from_str(get("owner")?).map_err(|_| corrupt("owner"))?,
+                ),
+                hash => Checker::Hash(
+                    serde_json::from_value(serde_json::Value::String(hash.to_string()))
+                        .map_err(|_| corrupt("hash"))?,
+                ),
+            },
             voice: if voice.is_empty() {
                 None
             } else {
@@ -740,7 +820,10 @@ impl VerificationStore for RedisStore {
                     .arg(millis(now))
                     .arg(&fresh.id)
                     .arg(&e164)
-                    .arg(Self::hash_hex(&fresh.code_hash))
+                    .arg(match &fresh.checker {
+                        Checker::Hash(hash) => Self::hash_hex(hash),
+                        Checker::Provider(_) => String::new(),
+                    })
                     .arg(fresh.channel.as_str())
                     .arg(millis(fresh.last_sent_at))
                     .arg(millis(fresh.expires_at))
@@ -815,6 +898,7 @@ impl VerificationStore for RedisStore {
         }
         let verification = Self::parse(fields)?;
         Ok(match tag.as_str() {
+            "delegated" => CheckDecision::Delegated(verification),
             "evaluated" => CheckDecision::Evaluated(
                 verification,
                 CheckOutcome {
@@ -833,6 +917,56 @@ impl VerificationStore for RedisStore {
                 CheckDecision::Refused(verification, CheckRefusal::NotPending(status))
             }
         })
+    }
+
+    async fn settle_check(
+        &self,
+        id: &str,
+        verdict: Verdict,
+        now: SystemTime,
+        limits: &CheckLimits,
+        _send_window: Duration,
+        rebind: Option<&str>,
+    ) -> Result<Option<Verification>, StoreError> {
+        let Some(e164) = self.number_of(id).await? else {
+            return Ok(None);
+        };
+        let verdict = match verdict {
+            Verdict::Approved => "approved",
+            Verdict::Wrong => "wrong",
+            Verdict::Expired => "expired",
+            Verdict::Exhausted => "exhausted",
+            Verdict::Unanswered => "unanswered",
+        };
+        let fields: Vec<String> = self
+            .run(
+                self.scripts
+                    .settle_check
+                    .key(self.verification_key(&e164, id))
+                    .key(self.number_key(&e164, "fail"))
+                    .key(self.number_key(&e164, "lock"))
+                    .arg(verdict)
+                    .arg(millis(now))
+                    .arg(limits.max_attempts)
+                    .arg(limits.lockout_failures)
+                    .arg(limits.lockout.as_millis() as u64)
+                    .arg(rebind.unwrap_or("")),
+            )
+            .await?;
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        Self::parse(fields).map(Some)
+    }
+
+    async fn hand_over(&self, id: &str, check: ProviderCheck) -> Result<bool, StoreError> {
+        let Some(key) = self.key_of(id).await? else {
+            return Ok(false);
+        };
+        let owner = serde_json::to_string(&check)
+            .map_err(|e| StoreError::caused_by("cannot encode a provider check", e))?;
+        let handed: i64 = self.run(self.scripts.hand_over.key(key).arg(owner)).await?;
+        Ok(handed == 1)
     }
 
     async fn get(&self, id: &str) -> Result<Option<Verification>, StoreError> {

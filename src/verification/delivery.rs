@@ -3,9 +3,9 @@
 //! move on to the next provider; "this number is wrong" stops. Every try is recorded on
 //! the verification; when none succeeds, the verification is `failed`.
 
-use crate::channels::{Call, CallScript, DeliveryError, Provider, Receipt, Sms};
+use crate::channels::{Call, CallScript, DeliveryError, OwnedStart, Provider, Receipt, Sms};
 use crate::code::Code;
-use crate::domain::{Channel, SendAttempt, Status, Verification};
+use crate::domain::{Channel, Checker, ProviderCheck, SendAttempt, Status, Verification};
 
 use super::callbacks::CallId;
 use super::{Verifier, VerifyError};
@@ -54,7 +54,10 @@ impl Verifier {
                 .add_send_attempt(&verification.id, attempt.clone())
                 .await?;
             match result {
-                Ok(_) => {
+                Ok(receipt) => {
+                    if provider.owner().is_some() {
+                        self.hand_over(&mut verification, name, receipt).await?;
+                    }
                     verification.send_attempts.push(attempt);
                     self.metrics
                         .verification_started(verification.channel.as_str());
@@ -105,6 +108,25 @@ impl Verifier {
         let base = self.policy.callback_base.as_deref();
         let callback = base.map(|b| format!("{b}/webhooks/{name}?v={}", verification.id));
         let started = std::time::Instant::now();
+        if let Some(owner) = provider.owner() {
+            let start = OwnedStart {
+                to: &verification.to,
+                channel: verification.channel,
+                locale: verification.locale,
+                app_name: &self.policy.app_name,
+                ttl_secs: self.policy.ttl.as_secs(),
+                code_length: self.policy.format.length,
+                max_attempts: self.policy.check.max_attempts,
+            };
+            let result = owner
+                .start_verification(&start)
+                .await
+                .map(|reference| Receipt {
+                    provider_ref: Some(reference),
+                });
+            self.metrics.send(name, outcome(&result), started.elapsed());
+            return result;
+        }
         let result = match verification.channel {
             Channel::Sms => {
                 let sms = Sms {
@@ -131,6 +153,26 @@ impl Verifier {
         };
         self.metrics.send(name, outcome(&result), started.elapsed());
         result
+    }
+
+    /// Gives the verification's code to the provider that generated and sent it: from now
+    /// on its checks go there, and we keep no code.
+    async fn hand_over(
+        &self,
+        verification: &mut Verification,
+        provider: &str,
+        receipt: Receipt,
+    ) -> Result<(), VerifyError> {
+        let check = ProviderCheck {
+            provider: provider.to_string(),
+            reference: receipt.provider_ref.unwrap_or_default(),
+        };
+        self.store
+            .hand_over(&verification.id, check.clone())
+            .await?;
+        verification.checker = Checker::Provider(check);
+        verification.voice = None;
+        Ok(())
     }
 
     /// Ends a verification no provider could deliver, and says why.

@@ -5,12 +5,12 @@ use std::net::IpAddr;
 use crate::code::Code;
 use crate::domain::guard::GuardRefusal;
 use crate::domain::rules::{self, CheckRefusal};
-use crate::domain::{Channel, Status, Verification, VoiceTicket};
+use crate::domain::{Channel, Checker, Status, Verdict, Verification, VoiceTicket};
 use crate::i18n::Locale;
 use crate::phone::PhoneNumber;
 use crate::store::{CheckDecision, Guarded, SlotDecision};
 
-use super::{CheckResult, Verifier, VerifyError};
+use super::{CheckResult, StoreError, Verifier, VerifyError};
 
 /// Who asks for a code: the address per-IP limits count (when there is one: the pages
 /// and the tutorial routes know the client's; the APIs only the one their caller vouches
@@ -68,7 +68,7 @@ impl Verifier {
             expires_at: now + self.policy.ttl,
             failed_checks: 0,
             send_attempts: Vec::new(),
-            code_hash: self.hasher.hash(to.e164(), &code),
+            checker: Checker::Hash(self.hasher.hash(to.e164(), &code)),
             voice: self.voice_ticket(channel, &code),
             browser: requester.browser.clone(),
             locale: requester.locale.unwrap_or(self.policy.default_locale),
@@ -187,31 +187,108 @@ impl Verifier {
                 rebind,
             )
             .await?;
-        self.metrics.check(match &decision {
-            CheckDecision::NotFound => "not_found",
-            CheckDecision::Refused(_, CheckRefusal::Locked(_)) => "locked",
-            CheckDecision::Refused(_, CheckRefusal::NotPending(_)) => "not_pending",
-            CheckDecision::Evaluated(_, outcome) if outcome.valid => "valid",
-            CheckDecision::Evaluated(..) => "invalid",
-        });
-        match decision {
-            CheckDecision::NotFound => Err(VerifyError::NotFound),
-            CheckDecision::Refused(_, CheckRefusal::Locked(wait)) => Err(VerifyError::Locked(wait)),
+        let verification = match decision {
+            CheckDecision::Delegated(verification) => {
+                return self.ask_owner(verification, code, rebind).await;
+            }
+            CheckDecision::NotFound => {
+                self.metrics.check("not_found");
+                return Err(VerifyError::NotFound);
+            }
+            CheckDecision::Refused(_, CheckRefusal::Locked(wait)) => {
+                self.metrics.check("locked");
+                return Err(VerifyError::Locked(wait));
+            }
             CheckDecision::Refused(_, CheckRefusal::NotPending(status)) => {
-                Err(VerifyError::NotPending(status))
+                self.metrics.check("not_pending");
+                return Err(VerifyError::NotPending(status));
             }
             CheckDecision::Evaluated(verification, outcome) => {
-                tracing::info!(to = %verification.to.masked(), valid = outcome.valid, status = verification.status.as_str(), "code checked");
-                if outcome.valid {
-                    self.count_approval(&verification).await;
-                }
-                Ok(CheckResult {
-                    attempts_remaining: verification
-                        .attempts_remaining(self.policy.check.max_attempts),
-                    valid: outcome.valid,
-                    verification,
+                self.metrics
+                    .check(if outcome.valid { "valid" } else { "invalid" });
+                verification
+            }
+        };
+        self.checked(verification).await
+    }
+
+    /// The result of a check that was decided: the verification as it now stands.
+    async fn checked(&self, verification: Verification) -> Result<CheckResult, VerifyError> {
+        let valid = verification.status == Status::Approved;
+        tracing::info!(to = %verification.to.masked(), valid, status = verification.status.as_str(), "code checked");
+        if valid {
+            self.count_approval(&verification).await;
+        }
+        Ok(CheckResult {
+            attempts_remaining: verification.attempts_remaining(self.policy.check.max_attempts),
+            valid,
+            verification,
+        })
+    }
+
+    /// Asks the provider that owns `verification`'s code for its verdict on `code` (our
+    /// rules have reserved the attempt), and settles the attempt with it. A provider that
+    /// cannot be asked costs the person nothing: the attempt is given back, and the
+    /// answer is `ProviderUnavailable`.
+    async fn ask_owner(
+        &self,
+        verification: Verification,
+        code: &Code,
+        rebind: Option<&str>,
+    ) -> Result<CheckResult, VerifyError> {
+        let Checker::Provider(check) = &verification.checker else {
+            return Err(StoreError::new("a delegated check of a code we hold").into());
+        };
+        let verdict = match self.channels.find(&check.provider).and_then(|p| p.owner()) {
+            None => {
+                tracing::error!(provider = %check.provider, "a verification was handed to a provider that is no longer configured; its codes cannot be checked");
+                Verdict::Unanswered
+            }
+            Some(owner) => {
+                let started = std::time::Instant::now();
+                let verdict = owner
+                    .check_code(&check.reference, &verification.to, code)
+                    .await;
+                self.metrics.provider_check(
+                    &check.provider,
+                    if verdict.is_ok() {
+                        "answered"
+                    } else {
+                        "unanswered"
+                    },
+                    started.elapsed(),
+                );
+                verdict.unwrap_or_else(|error| {
+                    tracing::warn!(provider = %check.provider, %error, "the provider could not check a code");
+                    Verdict::Unanswered
                 })
             }
+        };
+        let settled = self
+            .store
+            .settle_check(
+                &verification.id,
+                verdict,
+                self.clock.now(),
+                &self.policy.check,
+                self.policy.send.number_window,
+                rebind,
+            )
+            .await?
+            .ok_or(VerifyError::NotFound)?;
+        self.metrics.check(match verdict {
+            Verdict::Approved => "valid",
+            Verdict::Wrong | Verdict::Exhausted => "invalid",
+            Verdict::Expired => "not_pending",
+            Verdict::Unanswered => "provider_unavailable",
+        });
+        match verdict {
+            Verdict::Unanswered => Err(VerifyError::ProviderUnavailable),
+            Verdict::Expired => Err(VerifyError::NotPending(settled.status)),
+            Verdict::Approved if settled.status != Status::Approved => {
+                Err(VerifyError::NotPending(settled.status))
+            }
+            Verdict::Approved | Verdict::Wrong | Verdict::Exhausted => self.checked(settled).await,
         }
     }
 

@@ -178,6 +178,25 @@ impl TestApp {
     pub fn browser(&self) -> Browser {
         Browser::new(&self.address)
     }
+
+    /// A new browser that asks for pages in `languages` (an `Accept-Language` value).
+    pub fn browser_speaking(&self, languages: &str) -> Browser {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::ACCEPT_LANGUAGE,
+            languages.parse().expect("a header value"),
+        );
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .default_headers(headers)
+            .build()
+            .unwrap();
+        Browser {
+            client,
+            base: format!("http://{}", self.address),
+        }
+    }
 }
 
 /// A browser: keeps cookies, does not follow redirects, remembers the last form token.

@@ -564,3 +564,112 @@ async fn a_provider_message_cannot_forge_log_lines_or_leak_the_number() {
         "{logs}"
     );
 }
+
+#[tokio::test]
+async fn a_plivo_phlo_delivers_our_code_by_sms_and_by_call() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(wiremock::matchers::path_regex(
+            r"^/v1/account/MAXXXX/phlo/4c1a9f23-phlo/?$",
+        ))
+        .and(wiremock::matchers::basic_auth("MAXXXX", "phlo-token"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(serde_json::json!({
+            "phlo_id": "4c1a9f23-phlo", "api_id": "run-1", "message": "executed"
+        })))
+        .mount(&server)
+        .await;
+    let app = spawn(vec![
+        ("PHONE_VERIFY__CHANNELS__SMS", "plivo_phlo".into()),
+        ("PHONE_VERIFY__CHANNELS__CALL", "plivo_phlo".into()),
+        (
+            "PHONE_VERIFY__PROVIDERS__PLIVO_PHLO__AUTH_ID",
+            "MAXXXX".into(),
+        ),
+        (
+            "PHONE_VERIFY__PROVIDERS__PLIVO_PHLO__AUTH_TOKEN",
+            "phlo-token".into(),
+        ),
+        (
+            "PHONE_VERIFY__PROVIDERS__PLIVO_PHLO__PHLO_ID",
+            "4c1a9f23-phlo".into(),
+        ),
+        (
+            "PHONE_VERIFY__PROVIDERS__PLIVO_PHLO__FROM",
+            "+14155550100".into(),
+        ),
+        (
+            "PHONE_VERIFY__PROVIDERS__PLIVO_PHLO__BASE_URL",
+            server.uri(),
+        ),
+    ])
+    .await;
+    let payload = |n: usize| {
+        let server = &server;
+        async move {
+            let requests = server.received_requests().await.unwrap();
+            serde_json::from_slice::<serde_json::Value>(&requests[n].body).unwrap()
+        }
+    };
+    let browser = app.browser();
+    assert_eq!(browser.request_code(A, "sms").await.status, 303);
+    let sms = payload(0).await;
+    let otp = sms["otp"].as_str().unwrap().to_string();
+    assert_eq!(
+        sms,
+        serde_json::json!({"from": "+14155550100", "to": A, "otp": otp, "mode": "sms"})
+    );
+    assert!(app.messages().is_empty());
+    let wrong = if otp == "000000" { "111111" } else { "000000" };
+    assert_eq!(browser.submit_code(wrong).await.status, 422);
+    let done = browser.submit_code(&otp).await;
+    assert_eq!(done.location(), Some("/success"), "{}", done.body);
+
+    let caller = app.browser();
+    assert_eq!(
+        caller.request_code("+12015550124", "call").await.status,
+        303
+    );
+    let call = payload(1).await;
+    assert_eq!(call["mode"], "call");
+    assert_eq!(call["to"], "+12015550124");
+    let page = caller.get("/verify").await;
+    assert!(page.body.contains("We are calling"), "{}", page.body);
+    assert!(!app.logs().contains(&otp), "codes are never logged");
+}
+
+#[tokio::test]
+async fn calls_are_spoken_in_the_verifications_language() {
+    let server = twilio_answering(201, serde_json::json!({"sid": "CA1"})).await;
+    let mut env = twilio_env(&server);
+    env.push(("PHONE_VERIFY__CHANNELS__CALL", "twilio".into()));
+    let app = spawn(env).await;
+    let browser = app.browser_speaking("es-ES,es");
+    assert_eq!(
+        browser.request_code(A, "call").await.location(),
+        Some("/verify")
+    );
+    let twiml = field(&last_form(&server).await, "Twiml");
+    let said = twiml
+        .split("<Say language=\"es-ES\">Tu código de phone-verify es ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{twiml}"))
+        .split('.')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        twiml
+            .matches(&format!(
+                "<Say language=\"es-ES\">Tu código de phone-verify es {said}.</Say>"
+            ))
+            .count(),
+        2,
+        "{twiml}"
+    );
+    let code = said.replace(", ", "");
+    assert_eq!(code.len(), 6);
+    assert_eq!(
+        browser.submit_code(&code).await.location(),
+        Some("/success")
+    );
+}

@@ -1,0 +1,32 @@
+//! The providers' own verification products as backends (`twilio_verify`,
+//! `telnyx_verify`, `plivo_verify`, `signalwire_mfa`): each generates, sends and checks
+//! its code; phone-verify keeps its own limits, lockout, fraud guard and budget in front
+//! of it (`verification::usecases`) and maps each answer onto a `Verdict` or a
+//! `DeliveryError`. Wire formats: `reference/verify-apis.md`.
+
+use super::DeliveryError;
+use super::http::{self, Answer};
+
+pub mod plivo_verify;
+pub mod signalwire_mfa;
+pub mod telnyx_verify;
+pub mod twilio_verify;
+
+/// The provider's id for a verification it accepted, or the refusal to start one when
+/// its answer names none.
+fn reference(id: Option<&str>, provider: &str) -> Result<String, DeliveryError> {
+    id.filter(|id| !id.is_empty())
+        .map(String::from)
+        .ok_or_else(|| {
+            DeliveryError::Unavailable(format!(
+                "{provider} accepted the verification but named no id"
+            ))
+        })
+}
+
+/// A check the provider refused in a way no verdict explains: 429 and 5xx mean "ask
+/// later", anything else is logged and, to the person, also "ask later": the attempt
+/// is given back, never counted against them for our misconfiguration.
+fn unexplained(answer: &Answer, code: &str, message: &str) -> DeliveryError {
+    http::classify(answer.status, code, message, false)
+}
