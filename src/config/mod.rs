@@ -882,6 +882,7 @@ fn strip_key_suffix(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     fn valid() -> Settings {
         Settings::default()
@@ -890,6 +891,76 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         assert_eq!(valid().validate(), Ok(()));
+    }
+
+    /// `config.toml.example` shows every key of every section (provider sections
+    /// commented out), so the documentation cannot fall behind the code.
+    #[test]
+    fn the_example_documents_every_key() {
+        let example = include_str!("../../config.toml.example");
+        let mut sections: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut current = String::new();
+        for raw in example.lines() {
+            let commented = raw.starts_with('#');
+            let line = raw.trim_start_matches('#').trim();
+            if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                // A commented header is an example inside its section, except for the
+                // provider sections, which are all commented out.
+                if !commented || name.starts_with("providers.") {
+                    current = name.to_string();
+                }
+                continue;
+            }
+            if let Some((key, _)) = line.split_once(" = ")
+                && key
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            {
+                sections
+                    .entry(current.clone())
+                    .or_default()
+                    .push(key.to_string());
+            }
+        }
+        let known = serde_json::to_value(Settings {
+            providers: ProvidersSettings {
+                twilio: Some(Default::default()),
+                signalwire: Some(Default::default()),
+                plivo: Some(Default::default()),
+                telnyx: Some(Default::default()),
+                plivo_phlo: Some(Default::default()),
+                twilio_verify: Some(Default::default()),
+                telnyx_verify: Some(Default::default()),
+                plivo_verify: Some(Default::default()),
+                signalwire_mfa: Some(Default::default()),
+            },
+            ..Default::default()
+        })
+        .unwrap();
+        let mut missing = Vec::new();
+        let mut walk = |section: String, table: &serde_json::Map<String, serde_json::Value>| {
+            for key in table.keys() {
+                if !sections
+                    .get(&section)
+                    .is_some_and(|keys| keys.contains(key))
+                {
+                    missing.push(format!("{section}.{key}"));
+                }
+            }
+        };
+        for (name, value) in known.as_object().unwrap() {
+            if name == "providers" {
+                for (provider, fields) in value.as_object().unwrap() {
+                    walk(format!("providers.{provider}"), fields.as_object().unwrap());
+                }
+            } else {
+                walk(name.clone(), value.as_object().unwrap());
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "not in config.toml.example: {missing:?}"
+        );
     }
 
     #[test]

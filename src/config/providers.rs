@@ -177,36 +177,35 @@ pub(super) fn check_provider(
 pub(super) fn check_owned_codes(settings: &Settings) -> Result<(), ConfigError> {
     let v = &settings.verification;
     let channels = &settings.channels;
-    let Some(owner) = channels
+    for owner in channels
         .sms
         .iter()
         .chain(&channels.call)
-        .find(|p| p.owns_codes())
-    else {
-        return Ok(());
-    };
-    if v.code_alphabet != crate::code::CodeAlphabet::Digits {
-        return Err(ConfigError::new(
-            "verification.code_alphabet",
-            format!(
-                "must be \"digits\" because the channels name {}, which sends numeric codes",
-                owner.as_str()
-            ),
-        ));
-    }
-    let (min, max) = match owner {
-        ProviderName::SignalwireMfa => (4, 20),
-        ProviderName::PlivoVerify => (4, 8),
-        _ => (4, 10),
-    };
-    if !(min..=max).contains(&v.code_length) {
-        return Err(ConfigError::new(
-            "verification.code_length",
-            format!(
-                "must be between {min} and {max} because the channels name {}",
-                owner.as_str()
-            ),
-        ));
+        .filter(|p| p.owns_codes())
+    {
+        if v.code_alphabet != crate::code::CodeAlphabet::Digits {
+            return Err(ConfigError::new(
+                "verification.code_alphabet",
+                format!(
+                    "must be \"digits\" because the channels name {}, which sends numeric codes",
+                    owner.as_str()
+                ),
+            ));
+        }
+        let (min, max) = match owner {
+            ProviderName::SignalwireMfa => (4, 20),
+            ProviderName::PlivoVerify => (4, 8),
+            _ => (4, 10),
+        };
+        if !(min..=max).contains(&v.code_length) {
+            return Err(ConfigError::new(
+                "verification.code_length",
+                format!(
+                    "must be between {min} and {max} because the channels name {}",
+                    owner.as_str()
+                ),
+            ));
+        }
     }
     Ok(())
 }

@@ -282,7 +282,7 @@ async fn keep_body(response: HttpResponse) -> (HttpResponse, StoredResponse) {
         (status = 413, description = "The body is larger than 16 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Attempts used up (`max_attempts_reached`) or number locked", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The store is unreachable (`unavailable`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The store is unreachable (`unavailable`), or the provider that owns the code did not answer (`provider_unavailable`; the attempt is not counted)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
