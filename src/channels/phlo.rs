@@ -68,11 +68,7 @@ impl PhloProvider {
                 .map(String::from);
             return Ok(Receipt { provider_ref: run });
         }
-        let message = match &json["error"] {
-            serde_json::Value::String(text) => text.clone(),
-            serde_json::Value::Null => answer.body.chars().take(200).collect(),
-            other => other.to_string(),
-        };
+        let message = super::plivo::error_text(&answer);
         // An invalid number fails inside the flow, not on the run call: a refusal of the
         // run itself is about the PHLO or the request, never the number.
         Err(http::classify(answer.status, "", &message, false))

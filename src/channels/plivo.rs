@@ -46,12 +46,7 @@ impl PlivoProvider {
         if answer.is_success() {
             return Ok(answer);
         }
-        let json = answer.json();
-        let message = match &json["error"] {
-            serde_json::Value::String(text) => text.clone(),
-            serde_json::Value::Null => answer.body.chars().take(200).collect(),
-            other => other.to_string(),
-        };
+        let message = error_text(&answer);
         // Plivo names the field it refused; a refused destination is the number itself.
         let lowered = message.to_ascii_lowercase();
         let rejected = answer.status == 400
@@ -59,6 +54,15 @@ impl PlivoProvider {
                 || lowered.contains("destination")
                 || lowered.contains("\"to\""));
         Err(http::classify(answer.status, "", &message, rejected))
+    }
+}
+
+/// The words of a Plivo refusal: its `error`, else the start of the body.
+pub(super) fn error_text(answer: &Answer) -> String {
+    match &answer.json()["error"] {
+        serde_json::Value::String(text) => text.clone(),
+        serde_json::Value::Null => answer.body.chars().take(200).collect(),
+        other => other.to_string(),
     }
 }
 

@@ -11,7 +11,7 @@ use super::{Call, DeliveryError, Inbound, Provider, Receipt, SignatureCheck, Sms
 use crate::config::{ProviderName, Secret, TelnyxSettings};
 
 /// Telnyx error codes meaning the destination itself is wrong.
-const NUMBER_CODES: [&str; 4] = ["40310", "10016", "10002", "40012"];
+pub(super) const NUMBER_CODES: [&str; 4] = ["40310", "10016", "10002", "40012"];
 
 pub struct TelnyxProvider {
     client: reqwest::Client,
@@ -48,18 +48,7 @@ impl TelnyxProvider {
         if answer.is_success() {
             return Ok(answer);
         }
-        let json = answer.json();
-        let first = &json["errors"][0];
-        let code = first["code"]
-            .as_str()
-            .map(String::from)
-            .or_else(|| first["code"].as_i64().map(|c| c.to_string()))
-            .unwrap_or_default();
-        let message = [first["title"].as_str(), first["detail"].as_str()]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(": ");
+        let (code, message) = error_parts(&answer);
         Err(http::classify(
             answer.status,
             &code,
@@ -67,6 +56,23 @@ impl TelnyxProvider {
             NUMBER_CODES.contains(&code.as_str()),
         ))
     }
+}
+
+/// A Telnyx refusal's first error: its code and words (`title: detail`).
+pub(super) fn error_parts(answer: &Answer) -> (String, String) {
+    let json = answer.json();
+    let first = &json["errors"][0];
+    let code = first["code"]
+        .as_str()
+        .map(String::from)
+        .or_else(|| first["code"].as_i64().map(|c| c.to_string()))
+        .unwrap_or_default();
+    let message = [first["title"].as_str(), first["detail"].as_str()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(": ");
+    (code, message)
 }
 
 #[async_trait]

@@ -14,6 +14,17 @@ use crate::config::{ProviderName, Secret, SignalwireSettings, TwilioSettings};
 const TWILIO_NUMBER_CODES: [i64; 5] = [21211, 21214, 21217, 21610, 21614];
 const SIGNALWIRE_NUMBER_CODES: [i64; 6] = [21211, 21217, 21603, 21606, 21610, 21614];
 
+/// Where a SignalWire space answers: `base_url` when set, else `https://{space_url}`.
+pub(super) fn signalwire_base(space_url: &str, base_url: &str) -> String {
+    if !base_url.is_empty() {
+        base_url.to_string()
+    } else if space_url.starts_with("http") {
+        space_url.to_string()
+    } else {
+        format!("https://{space_url}")
+    }
+}
+
 /// A client of Twilio's REST API, or SignalWire's Twilio-compatible one.
 pub struct TwilioProvider {
     name: ProviderName,
@@ -49,13 +60,7 @@ impl TwilioProvider {
     }
 
     pub fn signalwire(s: &SignalwireSettings) -> anyhow::Result<Self> {
-        let base = if !s.base_url.is_empty() {
-            s.base_url.clone()
-        } else if s.space_url.starts_with("http") {
-            s.space_url.clone()
-        } else {
-            format!("https://{}", s.space_url)
-        };
+        let base = signalwire_base(&s.space_url, &s.base_url);
         Ok(Self {
             name: ProviderName::Signalwire,
             client: http::client(s.timeout_secs)?,

@@ -412,6 +412,23 @@ pub struct ProvidersSettings {
     pub signalwire_mfa: Option<SignalwireMfaSettings>,
 }
 
+impl ProvidersSettings {
+    /// Every provider's section, with its defaults: the shape of all keys there are.
+    fn every_one() -> Self {
+        Self {
+            twilio: Some(Default::default()),
+            signalwire: Some(Default::default()),
+            plivo: Some(Default::default()),
+            telnyx: Some(Default::default()),
+            plivo_phlo: Some(Default::default()),
+            twilio_verify: Some(Default::default()),
+            telnyx_verify: Some(Default::default()),
+            plivo_verify: Some(Default::default()),
+            signalwire_mfa: Some(Default::default()),
+        }
+    }
+}
+
 fn default_timeout() -> u64 {
     10
 }
@@ -794,17 +811,7 @@ fn apply_env(
 /// serde's `deny_unknown_fields` does not say where the field was; this walk does.
 fn reject_unknown_keys(table: &config::Map<String, config::Value>) -> Result<(), ConfigError> {
     let known = Settings {
-        providers: ProvidersSettings {
-            twilio: Some(Default::default()),
-            signalwire: Some(Default::default()),
-            plivo: Some(Default::default()),
-            telnyx: Some(Default::default()),
-            plivo_phlo: Some(Default::default()),
-            twilio_verify: Some(Default::default()),
-            telnyx_verify: Some(Default::default()),
-            plivo_verify: Some(Default::default()),
-            signalwire_mfa: Some(Default::default()),
-        },
+        providers: ProvidersSettings::every_one(),
         ..Default::default()
     };
     let known = serde_json::to_value(known).expect("settings serialize");
@@ -923,17 +930,7 @@ mod tests {
             }
         }
         let known = serde_json::to_value(Settings {
-            providers: ProvidersSettings {
-                twilio: Some(Default::default()),
-                signalwire: Some(Default::default()),
-                plivo: Some(Default::default()),
-                telnyx: Some(Default::default()),
-                plivo_phlo: Some(Default::default()),
-                twilio_verify: Some(Default::default()),
-                telnyx_verify: Some(Default::default()),
-                plivo_verify: Some(Default::default()),
-                signalwire_mfa: Some(Default::default()),
-            },
+            providers: ProvidersSettings::every_one(),
             ..Default::default()
         })
         .unwrap();

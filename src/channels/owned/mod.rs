@@ -30,3 +30,23 @@ fn reference(id: Option<&str>, provider: &str) -> Result<String, DeliveryError> 
 fn unexplained(answer: &Answer, code: &str, message: &str) -> DeliveryError {
     http::classify(answer.status, code, message, false)
 }
+
+/// For the providers' tests: `got` is the verdict `want` names, or an error whose
+/// `Debug` starts with the kind `want` names.
+#[cfg(test)]
+fn assert_answer(
+    got: Result<crate::domain::Verdict, DeliveryError>,
+    want: Result<crate::domain::Verdict, &str>,
+    context: &str,
+) {
+    match (got, want) {
+        (Ok(verdict), Ok(want)) => assert_eq!(verdict, want, "{context}"),
+        (Err(error), Err(kind)) => {
+            assert!(
+                format!("{error:?}").starts_with(kind),
+                "{context}: {error:?}"
+            )
+        }
+        (got, want) => panic!("{context}: got {got:?}, want {want:?}"),
+    }
+}

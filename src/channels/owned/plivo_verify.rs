@@ -81,12 +81,7 @@ impl PlivoVerifyProvider {
 
 /// A refusal: its `error` text, and whether it is about the recipient.
 fn refusal(answer: &Answer, about_number: bool) -> DeliveryError {
-    let json = answer.json();
-    let message = match &json["error"] {
-        serde_json::Value::String(text) => text.clone(),
-        serde_json::Value::Null => answer.body.chars().take(200).collect(),
-        other => other.to_string(),
-    };
+    let message = super::super::plivo::error_text(answer);
     let lowered = message.to_ascii_lowercase();
     let number = about_number
         && answer.status == 400
@@ -340,11 +335,7 @@ mod tests {
             let got = provider(&server.uri(), "")
                 .check_code(UUID, &to(), &crate::channels::TEST_CODE)
                 .await;
-            match (got, expected) {
-                (Ok(v), Ok(want)) => assert_eq!(v, want),
-                (Err(e), Err(kind)) => assert!(format!("{e:?}").starts_with(kind), "{e:?}"),
-                (got, want) => panic!("{status}: got {got:?}, want {want:?}"),
-            }
+            super::super::assert_answer(got, expected, &format!("{status}"))
         }
     }
 }

@@ -27,13 +27,7 @@ pub struct SignalwireMfaProvider {
 
 impl SignalwireMfaProvider {
     pub fn new(s: &SignalwireMfaSettings) -> anyhow::Result<Self> {
-        let base = if !s.base_url.is_empty() {
-            s.base_url.clone()
-        } else if s.space_url.starts_with("http") {
-            s.space_url.clone()
-        } else {
-            format!("https://{}", s.space_url)
-        };
+        let base = super::super::twilio::signalwire_base(&s.space_url, &s.base_url);
         Ok(Self {
             client: http::client(s.timeout_secs)?,
             mfa_url: http::join(&base, "api/relay/rest/mfa"),
@@ -301,11 +295,7 @@ mod tests {
             let got = provider(&server.uri(), "")
                 .check_code("mfa-1", &to(), &crate::channels::TEST_CODE)
                 .await;
-            match (got, expected) {
-                (Ok(v), Ok(want)) => assert_eq!(v, want, "{status} {body}"),
-                (Err(e), Err(kind)) => assert!(format!("{e:?}").starts_with(kind), "{e:?}"),
-                (got, want) => panic!("{status} {body}: got {got:?}, want {want:?}"),
-            }
+            super::super::assert_answer(got, expected, &format!("{status}"))
         }
     }
 }

@@ -8,14 +8,12 @@ use async_trait::async_trait;
 use serde_json::json;
 
 use super::super::http::{self, Answer};
+use super::super::telnyx::{NUMBER_CODES, error_parts};
 use super::super::{CodeOwner, DeliveryError, OwnedStart, Provider};
 use crate::code::Code;
 use crate::config::{ProviderName, Secret, TelnyxVerifySettings};
 use crate::domain::{Channel, Verdict};
 use crate::phone::PhoneNumber;
-
-/// Telnyx error codes meaning the destination itself is wrong (not +E.164, invalid).
-const NUMBER_CODES: [&str; 4] = ["10016", "10002", "40310", "40012"];
 
 pub struct TelnyxVerifyProvider {
     client: reqwest::Client,
@@ -42,23 +40,6 @@ impl TelnyxVerifyProvider {
             .json(&body);
         http::execute(request).await
     }
-}
-
-/// The first error's code and words.
-fn error_parts(answer: &Answer) -> (String, String) {
-    let json = answer.json();
-    let first = &json["errors"][0];
-    let code = first["code"]
-        .as_str()
-        .map(String::from)
-        .or_else(|| first["code"].as_i64().map(|c| c.to_string()))
-        .unwrap_or_default();
-    let message = [first["title"].as_str(), first["detail"].as_str()]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join(": ");
-    (code, message)
 }
 
 #[async_trait]
@@ -274,16 +255,7 @@ mod tests {
             let got = provider(&server.uri())
                 .check_code("12ade33a-0001", &to(), &crate::channels::TEST_CODE)
                 .await;
-            match (got, expected) {
-                (Ok(verdict), Ok(want)) => assert_eq!(verdict, want, "{status} {body}"),
-                (Err(error), Err(kind)) => {
-                    assert!(
-                        format!("{error:?}").starts_with(kind),
-                        "{status}: {error:?}"
-                    )
-                }
-                (got, want) => panic!("{status} {body}: got {got:?}, want {want:?}"),
-            }
+            super::super::assert_answer(got, expected, &format!("{status}"))
         }
     }
 }

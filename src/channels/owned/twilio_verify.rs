@@ -340,16 +340,7 @@ mod tests {
             let got = provider(&server.uri())
                 .check_code("VE1", &to(), &crate::channels::TEST_CODE)
                 .await;
-            match (got, expected) {
-                (Ok(verdict), Ok(want)) => assert_eq!(verdict, want, "{status} {body}"),
-                (Err(error), Err(kind)) => {
-                    assert!(
-                        format!("{error:?}").starts_with(kind),
-                        "{status}: {error:?}"
-                    )
-                }
-                (got, want) => panic!("{status} {body}: got {got:?}, want {want:?}"),
-            }
+            super::super::assert_answer(got, expected, &format!("{status}"))
         }
     }
 }
