@@ -345,3 +345,94 @@ async fn locale_settings_are_checked_at_start_up() {
         assert!(stderr.contains(named), "{key}={value}: {stderr}");
     }
 }
+
+/// What a Spanish or German SMS and call begin with.
+fn opening(locale: &str) -> &'static str {
+    match locale {
+        "es" => "Tu código de phone-verify es ",
+        "de" => "Ihr Code für phone-verify lautet ",
+        other => panic!("{other}"),
+    }
+}
+
+#[tokio::test]
+async fn every_input_gives_spanish_and_german_sms_and_calls() {
+    let app = app(&[
+        ("PHONE_VERIFY__TWILIO_COMPAT__ENABLED", "true"),
+        (
+            "PHONE_VERIFY__TWILIO_COMPAT__ACCOUNT_SID",
+            "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        ),
+        (
+            "PHONE_VERIFY__TWILIO_COMPAT__AUTH_TOKEN",
+            "compat-token-0123456789abcdef0123456789",
+        ),
+        (
+            "PHONE_VERIFY__TWILIO_COMPAT__SERVICE_SID",
+            "VAbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+        ),
+    ])
+    .await;
+    let client = api(&app, API_KEY);
+    let mut n = 200;
+    for locale in ["es", "de"] {
+        for channel in ["sms", "call"] {
+            n += 1;
+            let to = format!("+12015550{n}");
+            let started = client
+                .post(
+                    "/api/v1/verifications",
+                    json!({"to": to, "channel": channel, "locale": locale}),
+                )
+                .await;
+            assert_eq!(started.json["locale"], locale);
+            let message = app.last_message_to(&to).await;
+            assert_eq!(message.kind, channel);
+            assert!(
+                message.body.starts_with(opening(locale)),
+                "api {locale} {channel}: {}",
+                message.body
+            );
+
+            n += 1;
+            let to = format!("+12015550{n}");
+            let created = Reply::read(
+                reqwest::Client::new()
+                    .post(app.url("/v2/Services/VAbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb/Verifications"))
+                    .basic_auth(
+                        "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                        Some("compat-token-0123456789abcdef0123456789"),
+                    )
+                    .form(&[
+                        ("To", to.as_str()),
+                        ("Channel", channel),
+                        ("Locale", locale),
+                    ])
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await;
+            assert_eq!(created.json["locale"], locale);
+            let message = app.last_message_to(&to).await;
+            assert!(
+                message.body.starts_with(opening(locale)),
+                "v2 {locale} {channel}: {}",
+                message.body
+            );
+
+            n += 1;
+            let to = format!("+12015550{n}");
+            let browser = app.browser_speaking(locale);
+            assert_eq!(browser.request_code(&to, channel).await.status, 303);
+            let message = app.last_message_to(&to).await;
+            assert!(
+                message.body.starts_with(opening(locale)),
+                "pages {locale} {channel}: {}",
+                message.body
+            );
+            let page = browser.get("/verify").await;
+            assert!(page.body.contains(&format!("<html lang=\"{locale}\">")));
+        }
+    }
+}
