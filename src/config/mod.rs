@@ -745,14 +745,68 @@ impl ConfigError {
 
 /// Which file to read: `--config`, else `PHONE_VERIFY_CONFIG`, else `./config.toml` if present.
 pub fn config_path(cli: Option<PathBuf>) -> Option<(PathBuf, bool)> {
+    config_path_from(cli, std::env::var_os("PHONE_VERIFY_CONFIG"))
+}
+
+/// `config_path` with the environment's `PHONE_VERIFY_CONFIG` given: the command line
+/// wins over the environment, which wins over `./config.toml`.
+fn config_path_from(
+    cli: Option<PathBuf>,
+    from_env: Option<std::ffi::OsString>,
+) -> Option<(PathBuf, bool)> {
     if let Some(path) = cli {
         return Some((path, true));
     }
-    if let Some(path) = std::env::var_os("PHONE_VERIFY_CONFIG").filter(|p| !p.is_empty()) {
+    if let Some(path) = from_env.filter(|p| !p.is_empty()) {
         return Some((PathBuf::from(path), true));
     }
     let local = PathBuf::from("config.toml");
     local.exists().then_some((local, false))
+}
+
+/// The `.env` file to read: `--env-file PATH` (which must exist), else `./.env` when
+/// there is one.
+pub fn env_file_path(cli: Option<PathBuf>) -> Result<Option<PathBuf>, ConfigError> {
+    match cli {
+        Some(path) if path.is_file() => Ok(Some(path)),
+        Some(path) => Err(ConfigError::new(
+            "env-file",
+            format!("file {} does not exist", path.display()),
+        )),
+        None => {
+            let local = PathBuf::from(".env");
+            Ok(local.is_file().then_some(local))
+        }
+    }
+}
+
+/// The variables of a `.env` file (read by `dotenvy`: `KEY=value` lines, `#` comments,
+/// quotes, `export` prefixes), in order. The same file works with `docker run
+/// --env-file` as long as it keeps to unquoted `KEY=value` lines.
+pub fn read_env_file(path: &Path) -> Result<Vec<(String, String)>, ConfigError> {
+    let key = "env-file";
+    let iter = dotenvy::from_path_iter(path)
+        .map_err(|e| ConfigError::new(key, format!("{}: {e}", path.display())))?;
+    iter.map(|item| item.map_err(|e| ConfigError::new(key, format!("{}: {e}", path.display()))))
+        .collect()
+}
+
+/// Of a `.env` file's variables, those the environment does not set already: the
+/// environment wins over the file (and the command line over both).
+pub fn env_file_defaults(
+    file: Vec<(String, String)>,
+    is_set: impl Fn(&str) -> bool,
+) -> Vec<(String, String)> {
+    let mut defaults: Vec<(String, String)> = Vec::new();
+    for (name, value) in file {
+        if is_set(&name) {
+            continue;
+        }
+        // A name repeated in the file: its last value, as a shell would leave it.
+        defaults.retain(|(n, _)| *n != name);
+        defaults.push((name, value));
+    }
+    defaults
 }
 
 /// Reads the file (if any) and the environment, then validates and parses.
@@ -898,6 +952,79 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         assert_eq!(valid().validate(), Ok(()));
+    }
+
+    #[test]
+    fn the_command_line_wins_over_the_environment_which_wins_over_the_file() {
+        let file = vec![
+            (
+                "PHONE_VERIFY__SERVER__BIND".to_string(),
+                "0.0.0.0:5000".to_string(),
+            ),
+            ("PHONE_VERIFY__LOG__FORMAT".to_string(), "json".to_string()),
+            (
+                "PHONE_VERIFY_CONFIG".to_string(),
+                "from-file.toml".to_string(),
+            ),
+            ("PHONE_VERIFY__LOG__FORMAT".to_string(), "text".to_string()),
+        ];
+        let set_in_environment = |name: &str| name == "PHONE_VERIFY__SERVER__BIND";
+        let defaults = env_file_defaults(file, set_in_environment);
+        assert_eq!(
+            defaults,
+            [
+                (
+                    "PHONE_VERIFY_CONFIG".to_string(),
+                    "from-file.toml".to_string()
+                ),
+                ("PHONE_VERIFY__LOG__FORMAT".to_string(), "text".to_string()),
+            ],
+            "the environment's bind stays; the file's last value of a repeated name counts"
+        );
+        let from_env = Some(std::ffi::OsString::from("from-env.toml"));
+        assert_eq!(
+            config_path_from(Some("cli.toml".into()), from_env.clone()),
+            Some(("cli.toml".into(), true))
+        );
+        assert_eq!(
+            config_path_from(None, from_env),
+            Some(("from-env.toml".into(), true))
+        );
+    }
+
+    #[test]
+    fn env_files_are_read_with_comments_quotes_and_exports() {
+        let dir = std::env::temp_dir().join(format!("pv-env-{}", crate::code::random_hex(4)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(".env");
+        std::fs::write(
+            &path,
+            "# a comment\nPHONE_VERIFY__SERVER__BIND=127.0.0.1:5000\nexport PHONE_VERIFY__VERIFICATION__APP_NAME=\"Acme Inc\"\n\nPHONE_VERIFY__CHANNELS__SMS=twilio,console\n",
+        )
+        .unwrap();
+        let vars = read_env_file(&path).unwrap();
+        assert_eq!(
+            vars,
+            [
+                (
+                    "PHONE_VERIFY__SERVER__BIND".to_string(),
+                    "127.0.0.1:5000".to_string()
+                ),
+                (
+                    "PHONE_VERIFY__VERIFICATION__APP_NAME".to_string(),
+                    "Acme Inc".to_string()
+                ),
+                (
+                    "PHONE_VERIFY__CHANNELS__SMS".to_string(),
+                    "twilio,console".to_string()
+                ),
+            ]
+        );
+        std::fs::write(&path, "NOT A LINE\n").unwrap();
+        let error = read_env_file(&path).unwrap_err();
+        assert_eq!(error.key, "env-file");
+        assert!(env_file_path(Some(dir.join("missing"))).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// `config.toml.example` shows every key of every section (provider sections

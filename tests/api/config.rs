@@ -249,3 +249,122 @@ async fn a_key_prefix_that_would_move_keys_to_another_slot_is_refused() {
     .await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
 }
+
+/// A fresh working directory holding a `.env` with `contents`.
+fn dir_with_env(name: &str, contents: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("pv-env-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(".env"), contents).unwrap();
+    dir
+}
+
+async fn run_in(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    command(env)
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_dot_env_file_is_read_under_the_environment_and_the_command_line() {
+    // The file alone: its (invalid) value is read.
+    let dir = dir_with_env(
+        "precedence",
+        "# local settings\nPHONE_VERIFY__VERIFICATION__CODE_LENGTH=5\n",
+    );
+    let from_file = run_in(&dir, &["check-config"], &[]).await;
+    assert_eq!(from_file.status.code(), Some(2), "{}", stderr(&from_file));
+    assert!(stderr(&from_file).contains("verification.code_length"));
+    // The environment wins over the file.
+    let from_env = run_in(
+        &dir,
+        &["check-config"],
+        &[("PHONE_VERIFY__VERIFICATION__CODE_LENGTH", "8")],
+    )
+    .await;
+    assert_eq!(from_env.status.code(), Some(0), "{}", stderr(&from_env));
+    let said = String::from_utf8_lossy(&from_env.stdout).into_owned();
+    assert!(said.contains(".env"), "{said}");
+
+    // --env-file names another file instead of ./.env.
+    let other = dir.join("other.env");
+    std::fs::write(&other, "PHONE_VERIFY__VERIFICATION__CODE_LENGTH=7\n").unwrap();
+    let chosen = run_in(
+        &dir,
+        &["--env-file", other.to_str().unwrap(), "check-config"],
+        &[],
+    )
+    .await;
+    assert_eq!(chosen.status.code(), Some(0), "{}", stderr(&chosen));
+
+    // The file may name the configuration file; the command line wins over it.
+    std::fs::write(dir.join(".env"), "PHONE_VERIFY_CONFIG=missing.toml\n").unwrap();
+    let named = run_in(&dir, &["check-config"], &[]).await;
+    assert_eq!(named.status.code(), Some(2));
+    assert!(
+        stderr(&named).contains("missing.toml"),
+        "{}",
+        stderr(&named)
+    );
+    let valid = dir.join("valid.toml");
+    std::fs::write(&valid, "[verification]\napp_name = \"Acme\"\n").unwrap();
+    let cli = run_in(
+        &dir,
+        &["--config", valid.to_str().unwrap(), "check-config"],
+        &[],
+    )
+    .await;
+    assert_eq!(cli.status.code(), Some(0), "{}", stderr(&cli));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_missing_or_malformed_env_file_stops_start_up_with_exit_2() {
+    let dir = dir_with_env("malformed", "PHONE_VERIFY__SERVER__BIND 127.0.0.1:0\n");
+    let malformed = run_in(&dir, &["check-config"], &[]).await;
+    assert_eq!(malformed.status.code(), Some(2));
+    assert!(
+        stderr(&malformed).contains("env-file"),
+        "{}",
+        stderr(&malformed)
+    );
+    let missing = run_in(&dir, &["--env-file", "nope.env", "check-config"], &[]).await;
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        stderr(&missing).contains("nope.env"),
+        "{}",
+        stderr(&missing)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn the_env_example_is_a_valid_configuration() {
+    let dir = std::env::temp_dir().join(format!("pv-env-example-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/.env.example");
+    let output = run_in(&dir, &["--env-file", example, "check-config"], &[]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    // docker run --env-file takes each line as it is: no quotes, no `export`.
+    let text = std::fs::read_to_string(example).unwrap();
+    for line in text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+    {
+        let (name, value) = line.split_once('=').expect("KEY=value");
+        assert!(
+            name.bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_'),
+            "{line}"
+        );
+        assert!(
+            !value.starts_with('"') && !value.starts_with('\''),
+            "{line}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

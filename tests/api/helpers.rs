@@ -26,7 +26,10 @@ pub fn command(env: &[(&str, &str)]) -> Command {
             cmd.env_remove(name);
         }
     }
-    cmd.current_dir(std::env::temp_dir())
+    // An empty working directory: no stray config.toml or .env is read.
+    let cwd = std::env::temp_dir().join("phone-verify-tests-cwd");
+    std::fs::create_dir_all(&cwd).expect("a working directory for the binary");
+    cmd.current_dir(cwd)
         .env("PHONE_VERIFY__SERVER__BIND", "127.0.0.1:0")
         .env(
             "PHONE_VERIFY__SERVER__STATIC_DIR",

@@ -2,6 +2,7 @@
 
 mod abuse;
 mod config;
+mod docker;
 mod flow;
 mod helpers;
 mod json_api;
