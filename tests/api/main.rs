@@ -2,6 +2,7 @@
 
 mod abuse;
 mod config;
+mod deploy;
 mod docker;
 mod flow;
 mod helpers;
