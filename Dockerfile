@@ -17,7 +17,7 @@ FROM debian:bookworm-slim
 # Root certificates for the providers' https APIs (rustls reads the system store).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
- && rm -rf /var/lib/apt/lists/*
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 COPY --from=build /phone-verify /usr/local/bin/phone-verify
 COPY static /app/static
 WORKDIR /app

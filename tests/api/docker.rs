@@ -82,19 +82,27 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Removes the container and the image however the test ends.
+/// Removes the container and the build context however the test ends. The image stays,
+/// tagged `phone-verify:test`, so the next build reuses its layers (the package layer
+/// above all); the one it replaces is removed.
 struct Cleanup {
     container: String,
-    image: String,
     context: PathBuf,
 }
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
         docker(&["rm", "-f", &self.container]);
-        docker(&["image", "rm", "-f", &self.image]);
         let _ = std::fs::remove_dir_all(&self.context);
     }
+}
+
+fn image_id(tag: &str) -> Option<String> {
+    let inspect = docker(&["image", "inspect", "--format", "{{.Id}}", tag]);
+    inspect
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&inspect.stdout).trim().to_string())
 }
 
 #[tokio::test]
@@ -103,13 +111,13 @@ async fn the_image_serves_the_whole_flow_as_a_non_root_user_and_stops_cleanly() 
         return;
     }
     let context = context();
-    let tag = format!("phone-verify:test-{}", std::process::id());
+    let tag = "phone-verify:test";
     let name = format!("phone-verify-test-{}", std::process::id());
     let _cleanup = Cleanup {
         container: name.clone(),
-        image: tag.clone(),
         context: context.clone(),
     };
+    let previous = image_id(tag);
     let context_arg = context.to_str().unwrap();
     ok(
         &docker(&[
@@ -124,6 +132,9 @@ async fn the_image_serves_the_whole_flow_as_a_non_root_user_and_stops_cleanly() 
         ]),
         "docker build",
     );
+    if let Some(old) = previous.filter(|old| image_id(tag).as_ref() != Some(old)) {
+        docker(&["image", "rm", &old]);
+    }
 
     // The same .env file a developer would use with `cargo run`.
     let port = free_port();
@@ -149,7 +160,7 @@ async fn the_image_serves_the_whole_flow_as_a_non_root_user_and_stops_cleanly() 
             "1s",
             "--health-start-period",
             "1s",
-            &tag,
+            tag,
         ]),
         "docker run",
     );
