@@ -127,7 +127,7 @@ async fn the_image_serves_the_whole_flow_as_a_non_root_user_and_stops_cleanly() 
             "-f",
             &format!("{context_arg}/Dockerfile.prebuilt"),
             "-t",
-            &tag,
+            tag,
             context_arg,
         ]),
         "docker build",
