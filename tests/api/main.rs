@@ -1,6 +1,8 @@
 //! Black-box tests: the real binary on a random port, driven over HTTP.
 
 mod abuse;
+mod browser;
+mod chrome;
 mod config;
 mod deploy;
 mod docker;

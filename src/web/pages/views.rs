@@ -44,6 +44,7 @@ struct PhonePage<'a> {
     csrf_token: &'a str,
     phone: &'a str,
     channel: &'a str,
+    region: &'a str,
     hint: String,
     example: &'a str,
     error: Option<String>,
@@ -64,6 +65,10 @@ struct CodePage<'a> {
     code_length: usize,
     numeric: bool,
     attempts_left: String,
+    /// Whether the hint says how many attempts are left (not when the error says it).
+    show_attempts: bool,
+    /// Seconds until the resend cooldown has passed (the script counts them down).
+    resend_wait: u64,
     error: Option<String>,
 }
 
@@ -189,6 +194,7 @@ pub fn phone_page(
             csrf_token: &cx.session.csrf_token,
             phone: form.map_or("", |f| f.phone.as_str()),
             channel: form.map_or("sms", |f| f.channel.as_str()),
+            region,
             hint: cx.locale.format("phone-hint", &[("region", region.into())]),
             example: if region == "US" {
                 "(201) 555-0123"
@@ -237,6 +243,12 @@ pub fn code_page(
             code_length: policy.format.length,
             numeric,
             attempts_left: locale.format("attempts-left", &[("count", Arg::Count(left))]),
+            show_attempts: error.is_none_or(|e| e.key() != "wrong-code"),
+            resend_wait: (v.last_sent_at + policy.send.cooldown)
+                .duration_since(cx.state.verifier.now())
+                .map_or(0, |left| {
+                    left.as_secs() + u64::from(left.subsec_nanos() > 0)
+                }),
             error: error.map(|e| e.render(locale)),
         },
     );
