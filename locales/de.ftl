@@ -62,10 +62,7 @@ resend-call = Erneut anrufen
 switch-to-sms = Lieber per SMS
 switch-to-call = Lieber per Anruf
 different-number = Andere Nummer verwenden
-wrong-code = Dieser Code ist nicht richtig. Sie haben noch { $count ->
-    [one] { $count } Versuch
-   *[other] { $count } Versuche
-}.
+wrong-code = Dieser Code ist nicht richtig.
 resend-wait = Sie können in { $wait } einen neuen Code anfordern.
 
 ## Fertig

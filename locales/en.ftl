@@ -73,10 +73,7 @@ resend-call = Call me again
 switch-to-sms = Text me instead
 switch-to-call = Call me instead
 different-number = Use a different number
-wrong-code = That code isn’t right. You have { $count ->
-    [one] { $count } attempt
-   *[other] { $count } attempts
-} left.
+wrong-code = That code isn’t right.
 resend-wait = You can ask for another code in { $wait }.
 
 ## Done

@@ -68,10 +68,7 @@ resend-call = Volver a llamarme
 switch-to-sms = Mejor envíame un SMS
 switch-to-call = Mejor llámame
 different-number = Usar otro número
-wrong-code = Ese código no es correcto. { $count ->
-    [one] Te queda { $count } intento.
-   *[other] Te quedan { $count } intentos.
-}
+wrong-code = Ese código no es correcto.
 resend-wait = Podrás pedir otro código en { $wait }.
 
 ## Listo

@@ -68,10 +68,7 @@ resend-call = Me rappeler
 switch-to-sms = Plutôt par SMS
 switch-to-call = Plutôt par appel
 different-number = Utiliser un autre numéro
-wrong-code = Ce code n’est pas correct. Il vous reste { $count ->
-    [one] { $count } essai
-   *[other] { $count } essais
-}.
+wrong-code = Ce code n’est pas correct.
 resend-wait = Vous pourrez demander un autre code dans { $wait }.
 
 ## Terminé

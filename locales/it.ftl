@@ -68,10 +68,7 @@ resend-call = Richiamami
 switch-to-sms = Preferisco un SMS
 switch-to-call = Preferisco una chiamata
 different-number = Usa un altro numero
-wrong-code = Il codice non è corretto. { $count ->
-    [one] Ti resta { $count } tentativo.
-   *[other] Ti restano { $count } tentativi.
-}
+wrong-code = Il codice non è corretto.
 resend-wait = Potrai richiedere un altro codice tra { $wait }.
 
 ## Fatto

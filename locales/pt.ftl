@@ -68,10 +68,7 @@ resend-call = Ligar de novo
 switch-to-sms = Prefiro receber por SMS
 switch-to-call = Prefiro receber uma ligação
 different-number = Usar outro número
-wrong-code = Esse código não está certo. { $count ->
-    [one] Resta { $count } tentativa.
-   *[other] Restam { $count } tentativas.
-}
+wrong-code = Esse código não está certo.
 resend-wait = Você pode pedir outro código em { $wait }.
 
 ## Pronto

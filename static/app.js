@@ -96,7 +96,17 @@
     });
   }
 
+  // A form shown again with an error focuses the field; put the caret after what was
+  // typed, so the person can correct it from there.
+  function caretToEnd(field) {
+    if (field && field.getAttribute("aria-invalid") === "true" && field.setSelectionRange) {
+      var end = field.value.length;
+      field.setSelectionRange(end, end);
+    }
+  }
+
   function init() {
+    caretToEnd(document.activeElement);
     webOtp(
       document.querySelector('input[autocomplete="one-time-code"]'),
       navigator.credentials

@@ -146,6 +146,12 @@ impl Driver {
             ),
         ];
         let mut options = json!({"binary": chromium(), "args": []});
+        if look.width < 1000 {
+            // A phone: its viewport (a desktop window cannot be made this narrow).
+            options["mobileEmulation"] = json!({"deviceMetrics": {
+                "width": look.width, "height": look.height, "pixelRatio": 1.0, "touch": true
+            }});
+        }
         if let Some(lang) = look.lang {
             args.push(format!("--lang={lang}"));
             options["prefs"] = json!({"intl.accept_languages": lang});

@@ -178,11 +178,14 @@ async fn the_pages_speak_the_browsers_language_and_so_does_its_sms() {
     };
     let rejected = spanish.submit_code(wrong).await;
     assert!(
-        rejected
-            .body
-            .contains("Ese código no es correcto. Te quedan 4 intentos."),
+        rejected.body.contains("Ese código no es correcto."),
         "{}",
         rejected.body
+    );
+    assert_eq!(
+        rejected.body.matches("Te quedan 4 intentos.").count(),
+        1,
+        "the attempts left are said once"
     );
     let done = spanish.submit_code(&sms.code()).await;
     assert_eq!(done.location(), Some("/success"));

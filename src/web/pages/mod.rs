@@ -329,8 +329,9 @@ pub async fn submit_code(
         let next = after_approval(&state, &session, verification).await?;
         Ok(with_session(see_other(&next), &state, &renewed))
     } else if verification.status == Status::Pending {
-        let left = u64::from(result.attempts_remaining);
-        let message = Text::new("wrong-code").with("count", left);
+        // The hint under the field says how many attempts are left; the error does not
+        // say it again.
+        let message = Text::new("wrong-code");
         let status = StatusCode::UNPROCESSABLE_ENTITY;
         Ok(code_page(cx, verification, status, Some(&message)))
     } else {

@@ -65,8 +65,6 @@ struct CodePage<'a> {
     code_length: usize,
     numeric: bool,
     attempts_left: String,
-    /// Whether the hint says how many attempts are left (not when the error says it).
-    show_attempts: bool,
     /// Seconds until the resend cooldown has passed (the script counts them down).
     resend_wait: u64,
     error: Option<String>,
@@ -243,7 +241,6 @@ pub fn code_page(
             code_length: policy.format.length,
             numeric,
             attempts_left: locale.format("attempts-left", &[("count", Arg::Count(left))]),
-            show_attempts: error.is_none_or(|e| e.key() != "wrong-code"),
             resend_wait: (v.last_sent_at + policy.send.cooldown)
                 .duration_since(cx.state.verifier.now())
                 .map_or(0, |left| {
