@@ -123,8 +123,9 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         settings.server.secret.expose().as_bytes().to_vec()
     };
     let metrics = Arc::new(Metrics::default());
+    let retain_ended = Duration::from_secs(settings.verification.retain_ended_secs);
     let store: Arc<dyn VerificationStore> = match settings.store.backend {
-        StoreBackend::Memory => Arc::new(TokenStorage::new()),
+        StoreBackend::Memory => Arc::new(TokenStorage::new().retaining(retain_ended)),
         StoreBackend::Redis => Arc::new(
             RedisStore::connect(
                 &settings.store.redis_url,
@@ -133,7 +134,8 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
                 metrics.clone(),
             )
             .await
-            .context("cannot set up the redis store")?,
+            .context("cannot set up the redis store")?
+            .retaining(retain_ended),
         ),
     };
     let channels = Channels::from_settings(settings)?;

@@ -91,6 +91,8 @@ pub struct VerificationSettings {
     pub code_length: usize,
     pub code_alphabet: CodeAlphabet,
     pub ttl_secs: u64,
+    /// How long an ended verification (approved, expired, ...) can still be looked up.
+    pub retain_ended_secs: u64,
     pub max_check_attempts: u32,
     pub lockout_failures: u32,
     pub lockout_secs: u64,
@@ -291,6 +293,7 @@ impl Default for VerificationSettings {
             code_length: 6,
             code_alphabet: CodeAlphabet::Digits,
             ttl_secs: 600,
+            retain_ended_secs: 3600,
             max_check_attempts: 5,
             lockout_failures: 10,
             lockout_secs: 3600,

@@ -343,6 +343,7 @@ fn parse_verification(
             "must be at most 600 (NIST SP 800-63B: codes are valid for 10 minutes at most)",
         ));
     }
+    at_least(&key("retain_ended_secs"), v.retain_ended_secs, 1)?;
     at_least(&key("max_check_attempts"), v.max_check_attempts.into(), 1)?;
     at_least(&key("lockout_failures"), v.lockout_failures.into(), 1)?;
     if v.lockout_failures > MAX_LOCKOUT_FAILURES {

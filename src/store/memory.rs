@@ -46,13 +46,13 @@ struct IdempotencyRecord {
 }
 
 impl Inner {
-    fn sweep_if_due(&mut self, now: SystemTime) {
+    fn sweep_if_due(&mut self, now: SystemTime, retain_ended: Duration) {
         if self.next_sweep.is_some_and(|at| now < at) {
             return;
         }
         self.next_sweep = Some(now + SWEEP_EVERY);
         self.verifications
-            .retain(|_, v| now < v.expires_at + RETAIN_AFTER_EXPIRY);
+            .retain(|_, v| now < v.expires_at + retain_ended);
         let verifications = &self.verifications;
         self.current.retain(|_, id| verifications.contains_key(id));
         self.numbers
@@ -69,14 +69,29 @@ impl Inner {
 }
 
 /// Verification state in this process's memory.
-#[derive(Default)]
 pub struct TokenStorage {
     inner: Mutex<Inner>,
+    retain_ended: Duration,
+}
+
+impl Default for TokenStorage {
+    fn default() -> Self {
+        Self {
+            inner: Mutex::default(),
+            retain_ended: RETAIN_AFTER_EXPIRY,
+        }
+    }
 }
 
 impl TokenStorage {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Keeps ended verifications readable for `retain_ended` after they expire.
+    pub fn retaining(mut self, retain_ended: Duration) -> Self {
+        self.retain_ended = retain_ended;
+        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -118,7 +133,7 @@ impl VerificationStore for TokenStorage {
         guard: Option<Guarded<'_>>,
     ) -> Result<SlotDecision, StoreError> {
         let mut inner = self.lock();
-        inner.sweep_if_due(now);
+        inner.sweep_if_due(now, self.retain_ended);
         let mut number = inner.numbers.get(to.e164()).cloned().unwrap_or_default();
         // Without an address to count, a log that is never kept: no per-address limit.
         let mut log = ip
@@ -178,7 +193,7 @@ impl VerificationStore for TokenStorage {
         now: SystemTime,
     ) -> Result<Verification, StoreError> {
         let mut inner = self.lock();
-        inner.sweep_if_due(now);
+        inner.sweep_if_due(now, self.retain_ended);
         let current = inner.current.get(fresh.to.e164()).cloned();
         if let Some(existing) = current
             .and_then(|id| inner.verifications.get_mut(&id))
@@ -355,7 +370,7 @@ impl VerificationStore for TokenStorage {
         ttl: Duration,
     ) -> Result<IdempotencyClaim, StoreError> {
         let mut inner = self.lock();
-        inner.sweep_if_due(now);
+        inner.sweep_if_due(now, self.retain_ended);
         if let Some(record) = inner.idempotency.get(key).filter(|r| now < r.until) {
             return Ok(if record.fingerprint != fingerprint {
                 IdempotencyClaim::Conflict
@@ -428,7 +443,7 @@ impl VerificationStore for TokenStorage {
         now: SystemTime,
     ) -> Result<Option<String>, StoreError> {
         let mut inner = self.lock();
-        inner.sweep_if_due(now);
+        inner.sweep_if_due(now, self.retain_ended);
         Ok(inner
             .records
             .remove(&(kind.to_string(), key.to_string()))

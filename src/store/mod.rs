@@ -18,7 +18,8 @@ pub mod redis;
 #[cfg(test)]
 pub(crate) mod contract;
 
-/// How long an ended verification stays readable (status lookups, the success page).
+/// How long an ended verification stays readable (status lookups, the success page),
+/// unless `verification.retain_ended_secs` says otherwise.
 pub const RETAIN_AFTER_EXPIRY: Duration = Duration::from_secs(3600);
 
 /// The store could not be reached or answered nonsense; the request cannot be decided.

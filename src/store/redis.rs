@@ -403,6 +403,7 @@ pub struct RedisStore {
     prefix: String,
     scripts: Scripts,
     metrics: Arc<Metrics>,
+    retain_ended: Duration,
 }
 
 /// A send attempt as stored (times in milliseconds, readable from Lua).
@@ -439,6 +440,12 @@ fn corrupt(what: &str) -> StoreError {
 }
 
 impl RedisStore {
+    /// Keeps ended verifications readable for `retain_ended` after they expire.
+    pub fn retaining(mut self, retain_ended: Duration) -> Self {
+        self.retain_ended = retain_ended;
+        self
+    }
+
     /// Connects (a cluster when `cluster`), pings once, and keeps reconnecting by itself.
     /// An unreachable Redis at start-up is logged; requests get 503 until it answers.
     pub async fn connect(
@@ -468,6 +475,7 @@ impl RedisStore {
             prefix: prefix.to_string(),
             scripts: Scripts::new(),
             metrics,
+            retain_ended: RETAIN_AFTER_EXPIRY,
         };
         match store.ping().await {
             Ok(()) => tracing::info!(cluster, "redis store connected"),
@@ -485,6 +493,7 @@ impl RedisStore {
             prefix: prefix.to_string(),
             scripts: Scripts::new(),
             metrics: self.metrics.clone(),
+            retain_ended: self.retain_ended,
         }
     }
 
@@ -804,7 +813,7 @@ impl VerificationStore for RedisStore {
         now: SystemTime,
     ) -> Result<Verification, StoreError> {
         let e164 = fresh.to.e164().to_string();
-        let keep_until = millis(fresh.expires_at + RETAIN_AFTER_EXPIRY);
+        let keep_until = millis(fresh.expires_at + self.retain_ended);
         let voice = match &fresh.voice {
             Some(ticket) => serde_json::to_string(ticket)
                 .map_err(|e| StoreError::caused_by("cannot encode a voice ticket", e))?,
