@@ -81,7 +81,9 @@ impl CodeFormat {
     /// A fresh code, each symbol drawn uniformly from the alphabet by the OS CSPRNG.
     pub fn generate(&self) -> Code {
         let symbols = self.alphabet.symbols();
-        let mut rng = rand::rand_core::UnwrapErr(rand::rngs::SysRng);
+        // The thread's CSPRNG (ChaCha12, seeded and periodically reseeded from the OS):
+        // as unpredictable as the OS source, without a system call per symbol.
+        let mut rng = rand::rng();
         let code = (0..self.length)
             .map(|_| char::from(symbols[rng.random_range(0..symbols.len())]))
             .collect();
@@ -224,7 +226,7 @@ pub fn derive_key(secret: &[u8], purpose: &str) -> [u8; 32] {
 
 /// `n` random bytes from the OS CSPRNG, hex-encoded (ids, CSRF tokens).
 pub fn random_hex(bytes: usize) -> String {
-    let mut rng = rand::rand_core::UnwrapErr(rand::rngs::SysRng);
+    let mut rng = rand::rng();
     let mut buf = vec![0u8; bytes];
     rng.fill(&mut buf[..]);
     hex_bytes::encode(&buf)

@@ -6,6 +6,8 @@ use std::str::FromStr;
 
 use phonenumber::country;
 
+mod plan;
+
 /// Longest input we even try to parse; real numbers with formatting are far shorter.
 const MAX_INPUT_CHARS: usize = 32;
 
@@ -75,14 +77,17 @@ impl PhoneNumber {
             Err(phonenumber::ParseError::TooLong) => return Err(PhoneError::TooLong),
             Err(_) => return Err(PhoneError::Invalid(region_name)),
         };
-        if !phonenumber::is_valid(&number) {
+        let code = number.code().value();
+        let national = number.national().to_string();
+        if !plan::is_valid(code, &national) {
             return Err(PhoneError::Invalid(region_name));
         }
-        let e164 = number.format().mode(phonenumber::Mode::E164).to_string();
+        let e164 = format!("+{code}{national}");
         if e164.len() > 16 {
             return Err(PhoneError::TooLong);
         }
-        let region = number.country().id().map(|id| id.as_ref().to_string());
+        let region = plan::region(code, &number.national().value().to_string())
+            .map(|id| id.as_ref().to_string());
         Ok(Self { e164, region })
     }
 
