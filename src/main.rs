@@ -134,8 +134,6 @@ async fn serve(config: config::Config) -> anyhow::Result<()> {
         tracing::info!("metrics on http://{metrics}/metrics");
     }
     app.run_until_stopped().await?;
-    // Codes the console provider was given are printed before the process ends.
-    phone_verify::channels::console::flush(Duration::from_secs(2));
     tracing::info!("stopped");
     Ok(())
 }

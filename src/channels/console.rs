@@ -1,16 +1,15 @@
 //! The `console` provider: prints each message to standard output, for development.
 //! It is the one place a code is ever printed; start-up warns when it is configured.
 //!
-//! A send appends its message to an outbox, and waits (asynchronously) until it is
-//! written; one writer thread empties the outbox into standard output. Under load the
-//! writer takes everything that piled up while it was writing in one system call, so
-//! no worker thread blocks on a slow terminal or pipe, and a send still answers only
-//! once its message is out (scripts and tests read the code right after the answer).
-//! Messages are written whole and in order.
+//! Sends commit in groups: a send appends its message to a shared buffer; if nobody is
+//! writing, it writes the whole buffer itself, otherwise it waits (asynchronously) for
+//! the writer of the moment, which takes everything appended meanwhile in its next
+//! system call. Under load one `write` carries many messages; a send still answers only
+//! once its message is out, so scripts and tests can read the code right after the
+//! answer. Messages are written whole and in order.
 
 use std::io::Write;
-use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
@@ -19,135 +18,109 @@ use crate::config::ProviderName;
 use crate::phone::PhoneNumber;
 
 /// Writes `console: sms to +12015550123: BODY` (or `call`) to standard output.
-pub struct ConsoleProvider;
-
-/// Past this many bytes waiting, senders wait for the writer (the reader is stuck).
-const OUTBOX_LIMIT: usize = 4 << 20;
-
-#[derive(Default)]
-struct Queue {
-    bytes: Vec<u8>,
-    /// The writer is writing a batch taken from `bytes`.
-    writing: bool,
-    /// Standard output failed; nothing more can be printed.
-    broken: Option<String>,
-    /// Messages appended so far: the sequence number of the latest.
-    appended: u64,
-}
-
-struct Outbox {
-    queue: Mutex<Queue>,
-    /// Signalled when bytes arrive (for the writer) and when a batch is written (for
-    /// senders over the limit, and `flush`).
-    changed: Condvar,
+pub struct ConsoleProvider {
+    outbox: Mutex<Outbox>,
     /// The sequence number of the latest message written (or given up on).
     written: tokio::sync::watch::Sender<u64>,
 }
 
-impl Outbox {
-    fn lock(&self) -> MutexGuard<'_, Queue> {
-        self.queue.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn write_batches(&self) {
-        let mut batch = Vec::new();
-        loop {
-            let upto = {
-                let mut queue = self.lock();
-                queue.writing = false;
-                self.changed.notify_all();
-                while queue.bytes.is_empty() {
-                    queue = self.changed.wait(queue).unwrap_or_else(|p| p.into_inner());
-                }
-                batch.clear();
-                std::mem::swap(&mut batch, &mut queue.bytes);
-                queue.writing = true;
-                queue.appended
-            };
-            let mut out = std::io::stdout().lock();
-            if let Err(e) = out.write_all(&batch).and_then(|()| out.flush()) {
-                self.lock().broken = Some(e.to_string());
-            }
-            drop(out);
-            self.written.send_replace(upto);
-        }
-    }
+#[derive(Default)]
+struct Outbox {
+    bytes: Vec<u8>,
+    /// Messages appended so far: the sequence number of the latest.
+    appended: u64,
+    /// A send is writing a batch taken from `bytes`.
+    writing: bool,
+    /// Standard output failed; nothing more can be printed.
+    broken: Option<String>,
 }
 
-static OUTBOX: OnceLock<&'static Outbox> = OnceLock::new();
-
-fn outbox() -> &'static Outbox {
-    OUTBOX.get_or_init(|| {
-        let outbox: &'static Outbox = Box::leak(Box::new(Outbox {
-            queue: Mutex::default(),
-            changed: Condvar::new(),
-            written: tokio::sync::watch::Sender::new(0),
-        }));
-        std::thread::Builder::new()
-            .name("console-out".into())
-            .spawn(|| outbox.write_batches())
-            .expect("a thread for the console provider");
-        outbox
-    })
+/// What a send does after appending its message.
+enum Turn {
+    /// Write the buffer (which ends with this message), then what was appended meanwhile.
+    Write(Vec<u8>, u64),
+    /// Wait until this message is written by whoever writes now.
+    Wait(u64),
 }
 
-/// Waits (at most `limit`) until every message sent so far is written: at shutdown.
-pub fn flush(limit: Duration) {
-    let Some(outbox) = OUTBOX.get() else {
-        return;
-    };
-    let deadline = Instant::now() + limit;
-    let mut queue = outbox.lock();
-    while !queue.bytes.is_empty() || queue.writing {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || queue.broken.is_some() {
-            return;
-        }
-        queue = outbox
-            .changed
-            .wait_timeout(queue, left)
-            .unwrap_or_else(|p| p.into_inner())
-            .0;
+impl Default for ConsoleProvider {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
 impl ConsoleProvider {
-    async fn print(kind: &str, to: &PhoneNumber, text: &str) -> Result<Receipt, DeliveryError> {
-        let outbox = outbox();
-        let mut written = outbox.written.subscribe();
-        let mine = Self::append(outbox, kind, to, text)?;
-        // The writer lives as long as the process: the channel never closes.
+    pub fn new() -> Self {
+        Self {
+            outbox: Mutex::default(),
+            written: tokio::sync::watch::Sender::new(0),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Outbox> {
+        self.outbox.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn print(
+        &self,
+        kind: &str,
+        to: &PhoneNumber,
+        text: &str,
+    ) -> Result<Receipt, DeliveryError> {
+        let mut written = self.written.subscribe();
+        let mine = match self.append(kind, to, text)? {
+            Turn::Wait(mine) => mine,
+            Turn::Write(mut batch, mine) => {
+                // Write, then take what was appended meanwhile, until nothing is left.
+                let mut upto = mine;
+                loop {
+                    self.write(&batch);
+                    let mut outbox = self.lock();
+                    if outbox.broken.is_some() {
+                        // Nothing more will be written: release every waiter.
+                        upto = outbox.appended;
+                    }
+                    self.written.send_replace(upto);
+                    if outbox.bytes.is_empty() || outbox.broken.is_some() {
+                        outbox.writing = false;
+                        break;
+                    }
+                    batch.clear();
+                    std::mem::swap(&mut batch, &mut outbox.bytes);
+                    upto = outbox.appended;
+                }
+                mine
+            }
+        };
+        // The sender lives as long as `self`: the channel never closes.
         let _ = written.wait_for(|&done| done >= mine).await;
-        match &outbox.lock().broken {
+        match &self.lock().broken {
             Some(e) => Err(broken(e)),
             None => Ok(Receipt::default()),
         }
     }
 
-    /// Appends one message whole (concurrent sends never interleave); its sequence number.
-    fn append(
-        outbox: &Outbox,
-        kind: &str,
-        to: &PhoneNumber,
-        text: &str,
-    ) -> Result<u64, DeliveryError> {
-        let mut queue = outbox.lock();
-        while queue.bytes.len() > OUTBOX_LIMIT && queue.broken.is_none() {
-            queue = outbox
-                .changed
-                .wait(queue)
-                .unwrap_or_else(|p| p.into_inner());
-        }
-        if let Some(e) = &queue.broken {
+    /// Appends one message whole (concurrent sends never interleave).
+    fn append(&self, kind: &str, to: &PhoneNumber, text: &str) -> Result<Turn, DeliveryError> {
+        let mut outbox = self.lock();
+        if let Some(e) = &outbox.broken {
             return Err(broken(e));
         }
-        let was_empty = queue.bytes.is_empty();
-        let _ = writeln!(queue.bytes, "console: {kind} to {}: {text}", to.e164());
-        queue.appended += 1;
-        if was_empty {
-            outbox.changed.notify_all();
+        let _ = writeln!(outbox.bytes, "console: {kind} to {}: {text}", to.e164());
+        outbox.appended += 1;
+        let mine = outbox.appended;
+        if outbox.writing {
+            return Ok(Turn::Wait(mine));
         }
-        Ok(queue.appended)
+        outbox.writing = true;
+        Ok(Turn::Write(std::mem::take(&mut outbox.bytes), mine))
+    }
+
+    fn write(&self, batch: &[u8]) {
+        let mut out = std::io::stdout().lock();
+        if let Err(e) = out.write_all(batch).and_then(|()| out.flush()) {
+            self.lock().broken = Some(e.to_string());
+        }
     }
 }
 
@@ -162,10 +135,10 @@ impl Provider for ConsoleProvider {
     }
 
     async fn send_sms(&self, sms: &Sms<'_>) -> Result<Receipt, DeliveryError> {
-        Self::print("sms", sms.to, sms.body).await
+        self.print("sms", sms.to, sms.body).await
     }
 
     async fn place_call(&self, call: &Call<'_>) -> Result<Receipt, DeliveryError> {
-        Self::print("call", call.to, &call.script.text()).await
+        self.print("call", call.to, &call.script.text()).await
     }
 }

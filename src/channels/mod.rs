@@ -310,7 +310,7 @@ impl Channels {
             let p = &settings.providers;
             let missing = || anyhow::anyhow!("[providers.{}] is missing", name.as_str());
             let provider: Arc<dyn Provider> = match name {
-                ProviderName::Console => Arc::new(console::ConsoleProvider),
+                ProviderName::Console => Arc::new(console::ConsoleProvider::new()),
                 ProviderName::Twilio => Arc::new(twilio::TwilioProvider::twilio(
                     p.twilio.as_ref().ok_or_else(missing)?,
                 )?),

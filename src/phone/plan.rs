@@ -113,10 +113,12 @@ impl Plan {
         if let [only] = &self.regions[..] {
             return Some(only);
         }
-        self.regions.iter().find(|region| match &region.leading_digits {
-            Some(leading) => leading.is_match(national),
-            None => region.has_type(national),
-        })
+        self.regions
+            .iter()
+            .find(|region| match &region.leading_digits {
+                Some(leading) => leading.is_match(national),
+                None => region.has_type(national),
+            })
     }
 }
 
@@ -167,7 +169,11 @@ mod tests {
             ];
             for example in examples.into_iter().flatten().filter_map(|d| d.example()) {
                 let last = example.chars().last().unwrap();
-                let other = if last == '9' { '0' } else { (last as u8 + 1) as char };
+                let other = if last == '9' {
+                    '0'
+                } else {
+                    (last as u8 + 1) as char
+                };
                 let neighbour = format!("{}{other}", &example[..example.len() - 1]);
                 let longer = format!("{example}0");
                 for national in [example, neighbour.as_str(), longer.as_str()] {
