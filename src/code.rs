@@ -138,6 +138,16 @@ impl CodeHash {
     pub fn matches(&self, other: &CodeHash) -> bool {
         self.0.ct_eq(&other.0).into()
     }
+
+    /// The hash's bytes, for a store's own layout.
+    pub(crate) fn to_bytes(&self) -> [u8; 32] {
+        self.0
+    }
+
+    /// A hash a store kept with `to_bytes`.
+    pub(crate) fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
 }
 
 /// Hashes codes under a key derived from `server.secret`.

@@ -114,6 +114,22 @@ impl WindowCount {
             .map(|s| UNIX_EPOCH + Duration::from_millis(s.start_ms) + window)
     }
 
+    /// The one slot held, as (start in ms since the epoch, count), when there is exactly
+    /// one: what a store can keep without an allocation.
+    pub fn single(&self) -> Option<(u64, u64)> {
+        match &self.slots[..] {
+            [only] => Some((only.start_ms, only.count)),
+            _ => None,
+        }
+    }
+
+    /// The count `single` described.
+    pub fn from_single(start_ms: u64, count: u64) -> Self {
+        Self {
+            slots: vec![Slot { start_ms, count }],
+        }
+    }
+
     /// Slots held (at most `SLOTS + 1`), for tests of the record's size.
     pub fn slots_held(&self) -> usize {
         self.slots.len()

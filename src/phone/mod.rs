@@ -91,6 +91,12 @@ impl PhoneNumber {
         Ok(Self { e164, region })
     }
 
+    /// Rebuilds a number from the parts of one `parse` built earlier and a store kept:
+    /// no parsing, so the caller must only pass what `e164` and `region` returned.
+    pub(crate) fn from_stored(e164: String, region: Option<String>) -> Self {
+        Self { e164, region }
+    }
+
     /// Rebuilds a number that was stored in E.164 form by `parse` earlier.
     pub fn from_e164(e164: &str) -> Result<Self, PhoneError> {
         if !e164.starts_with('+') {

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 
+use super::packed::{Id, Names, PackedNumber, PackedVerification, id_of, id_text, number_of};
 use super::{
     CheckDecision, Guarded, IdempotencyClaim, RETAIN_AFTER_EXPIRY, SlotDecision, StoreError,
     StoredResponse, VerificationStore,
@@ -26,10 +27,11 @@ const SWEEP_EVERY: Duration = Duration::from_secs(30);
 
 #[derive(Default)]
 struct Inner {
-    verifications: HashMap<String, Verification>,
-    /// E.164 number → id of its current verification.
-    current: HashMap<String, String>,
-    numbers: HashMap<String, NumberState>,
+    verifications: HashMap<Id, PackedVerification>,
+    /// A number's digits → id of its current verification.
+    current: HashMap<u64, Id>,
+    numbers: HashMap<u64, PackedNumber>,
+    names: Names,
     ips: HashMap<IpAddr, (SendLog, SystemTime)>,
     prefixes: HashMap<String, (PrefixState, SystemTime)>,
     countries: HashMap<String, CountryState>,
@@ -52,11 +54,11 @@ impl Inner {
         }
         self.next_sweep = Some(now + SWEEP_EVERY);
         self.verifications
-            .retain(|_, v| now < v.expires_at + retain_ended);
+            .retain(|_, v| now < v.expires_at() + retain_ended);
         let verifications = &self.verifications;
         self.current.retain(|_, id| verifications.contains_key(id));
         self.numbers
-            .retain(|_, n| n.retain_until.is_some_and(|until| now < until));
+            .retain(|_, n| n.retain_until().is_some_and(|until| now < until));
         self.ips.retain(|_, (_, until)| now < *until);
         self.prefixes.retain(|_, (_, until)| now < *until);
         self.countries.retain(|_, c| {
@@ -65,6 +67,48 @@ impl Inner {
         });
         self.idempotency.retain(|_, record| now < record.until);
         self.records.retain(|_, (_, until)| now < *until);
+        // A burst's tables go back to the allocator once it has passed.
+        shrink(&mut self.verifications);
+        shrink(&mut self.current);
+        shrink(&mut self.numbers);
+    }
+
+    fn verification(&self, id: &str) -> Option<Verification> {
+        let id = id_of(id)?;
+        let packed = self.verifications.get(&id)?;
+        Some(packed.unpack(&id, &self.names))
+    }
+
+    fn put_verification(&mut self, v: &Verification) -> Result<(), StoreError> {
+        let id = id_of(&v.id).ok_or_else(|| {
+            StoreError::new("a verification id must be 32 lowercase hex characters")
+        })?;
+        let packed = PackedVerification::pack(v, &mut self.names);
+        self.verifications.insert(id, packed);
+        Ok(())
+    }
+
+    fn number(&self, to: &PhoneNumber) -> NumberState {
+        self.numbers
+            .get(&number_of(to))
+            .map(PackedNumber::unpack)
+            .unwrap_or_default()
+    }
+
+    fn put_number(&mut self, to: &PhoneNumber, state: &NumberState) {
+        self.numbers
+            .insert(number_of(to), PackedNumber::pack(state));
+    }
+
+    fn current(&self, to: &PhoneNumber) -> Option<Id> {
+        self.current.get(&number_of(to)).copied()
+    }
+}
+
+/// Gives back a table's memory when it holds less than a quarter of what it could.
+fn shrink<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>) {
+    if map.capacity() > 64 && map.len() < map.capacity() / 4 {
+        map.shrink_to_fit();
     }
 }
 
@@ -113,12 +157,11 @@ impl TokenStorage {
     }
 
     /// Stores `fresh` as its number's current verification.
-    fn insert_current(inner: &mut Inner, fresh: Verification) -> Verification {
-        inner
-            .current
-            .insert(fresh.to.e164().to_string(), fresh.id.clone());
-        inner.verifications.insert(fresh.id.clone(), fresh.clone());
-        fresh
+    fn insert_current(inner: &mut Inner, fresh: Verification) -> Result<Verification, StoreError> {
+        inner.put_verification(&fresh)?;
+        let id = id_of(&fresh.id).expect("just stored");
+        inner.current.insert(number_of(&fresh.to), id);
+        Ok(fresh)
     }
 }
 
@@ -134,7 +177,7 @@ impl VerificationStore for TokenStorage {
     ) -> Result<SlotDecision, StoreError> {
         let mut inner = self.lock();
         inner.sweep_if_due(now, self.retain_ended);
-        let mut number = inner.numbers.get(to.e164()).cloned().unwrap_or_default();
+        let mut number = inner.number(to);
         // Without an address to count, a log that is never kept: no per-address limit.
         let mut log = ip
             .and_then(|ip| inner.ips.get(&ip))
@@ -167,7 +210,7 @@ impl VerificationStore for TokenStorage {
             let until = log.retain_until(limits.ip_window).unwrap_or(now);
             inner.ips.insert(ip, (log, until));
         }
-        inner.numbers.insert(to.e164().to_string(), number);
+        inner.put_number(to, &number);
         Ok(SlotDecision::Granted)
     }
 
@@ -194,17 +237,23 @@ impl VerificationStore for TokenStorage {
     ) -> Result<Verification, StoreError> {
         let mut inner = self.lock();
         inner.sweep_if_due(now, self.retain_ended);
-        let current = inner.current.get(fresh.to.e164()).cloned();
-        if let Some(existing) = current
-            .and_then(|id| inner.verifications.get_mut(&id))
-            .filter(|v| v.status_at(now) == Status::Pending)
-        {
+        let existing = inner
+            .current(&fresh.to)
+            .and_then(|id| {
+                inner
+                    .verifications
+                    .get(&id)
+                    .map(|p| p.unpack(&id, &inner.names))
+            })
+            .filter(|v| v.status_at(now) == Status::Pending);
+        if let Some(mut existing) = existing {
             if existing.browser != fresh.browser {
                 // Another browser (or the API) started this number: the earlier
                 // verification ends, so one number has one live code.
                 existing.status = Status::Canceled;
                 existing.voice = None;
-                return Ok(Self::insert_current(&mut inner, fresh));
+                inner.put_verification(&existing)?;
+                return Self::insert_current(&mut inner, fresh);
             }
             existing.checker = fresh.checker;
             existing.channel = fresh.channel;
@@ -212,14 +261,17 @@ impl VerificationStore for TokenStorage {
             existing.expires_at = fresh.expires_at;
             existing.voice = fresh.voice;
             existing.locale = fresh.locale;
-            return Ok(existing.clone());
+            inner.put_verification(&existing)?;
+            return Ok(existing);
         }
-        Ok(Self::insert_current(&mut inner, fresh))
+        Self::insert_current(&mut inner, fresh)
     }
 
     async fn add_send_attempt(&self, id: &str, attempt: SendAttempt) -> Result<(), StoreError> {
-        if let Some(v) = self.lock().verifications.get_mut(id) {
+        let mut inner = self.lock();
+        if let Some(mut v) = inner.verification(id) {
             v.send_attempts.push(attempt);
+            inner.put_verification(&v)?;
         }
         Ok(())
     }
@@ -234,14 +286,10 @@ impl VerificationStore for TokenStorage {
         rebind: Option<&str>,
     ) -> Result<CheckDecision, StoreError> {
         let mut inner = self.lock();
-        let Some(mut verification) = inner.verifications.get(id).cloned() else {
+        let Some(mut verification) = inner.verification(id) else {
             return Ok(CheckDecision::NotFound);
         };
-        let mut number = inner
-            .numbers
-            .get(verification.to.e164())
-            .cloned()
-            .unwrap_or_default();
+        let mut number = inner.number(&verification.to);
         let result = rules::begin_check(
             &mut verification,
             &mut number,
@@ -255,12 +303,9 @@ impl VerificationStore for TokenStorage {
         {
             verification.browser = Some(browser.to_string());
         }
-        let e164 = verification.to.e164().to_string();
-        inner
-            .verifications
-            .insert(id.to_string(), verification.clone());
+        inner.put_verification(&verification)?;
         if !matches!(result, Err(CheckRefusal::NotPending(_))) {
-            inner.numbers.insert(e164, number);
+            inner.put_number(&verification.to, &number);
         }
         Ok(match result {
             Ok(CheckStep::Evaluated(outcome)) => CheckDecision::Evaluated(verification, outcome),
@@ -279,11 +324,10 @@ impl VerificationStore for TokenStorage {
         rebind: Option<&str>,
     ) -> Result<Option<Verification>, StoreError> {
         let mut inner = self.lock();
-        let Some(mut verification) = inner.verifications.get(id).cloned() else {
+        let Some(mut verification) = inner.verification(id) else {
             return Ok(None);
         };
-        let e164 = verification.to.e164().to_string();
-        let mut number = inner.numbers.get(&e164).cloned().unwrap_or_default();
+        let mut number = inner.number(&verification.to);
         let was_pending = verification.status == Status::Pending;
         rules::settle_check(
             &mut verification,
@@ -297,19 +341,18 @@ impl VerificationStore for TokenStorage {
         {
             verification.browser = Some(browser.to_string());
         }
-        inner
-            .verifications
-            .insert(id.to_string(), verification.clone());
-        inner.numbers.insert(e164, number);
+        inner.put_verification(&verification)?;
+        inner.put_number(&verification.to, &number);
         Ok(Some(verification))
     }
 
     async fn hand_over(&self, id: &str, check: ProviderCheck) -> Result<bool, StoreError> {
         let mut inner = self.lock();
-        match inner.verifications.get_mut(id) {
-            Some(v) if v.status == Status::Pending => {
+        match inner.verification(id) {
+            Some(mut v) if v.status == Status::Pending => {
                 v.checker = Checker::Provider(check);
                 v.voice = None;
+                inner.put_verification(&v)?;
                 Ok(true)
             }
             _ => Ok(false),
@@ -317,11 +360,11 @@ impl VerificationStore for TokenStorage {
     }
 
     async fn get(&self, id: &str) -> Result<Option<Verification>, StoreError> {
-        Ok(self.lock().verifications.get(id).cloned())
+        Ok(self.lock().verification(id))
     }
 
     async fn current_for(&self, to: &PhoneNumber) -> Result<Option<String>, StoreError> {
-        Ok(self.lock().current.get(to.e164()).cloned())
+        Ok(self.lock().current(to).map(|id| id_text(&id)))
     }
 
     async fn end_pending(
@@ -331,7 +374,7 @@ impl VerificationStore for TokenStorage {
         now: SystemTime,
     ) -> Result<Option<Verification>, StoreError> {
         let mut inner = self.lock();
-        let Some(v) = inner.verifications.get_mut(id) else {
+        let Some(mut v) = inner.verification(id) else {
             return Ok(None);
         };
         if v.status_at(now) != Status::Pending {
@@ -339,7 +382,8 @@ impl VerificationStore for TokenStorage {
         }
         v.status = status;
         v.voice = None;
-        Ok(Some(v.clone()))
+        inner.put_verification(&v)?;
+        Ok(Some(v))
     }
 
     async fn set_delivery_status(
@@ -350,12 +394,13 @@ impl VerificationStore for TokenStorage {
         status: &str,
     ) -> Result<bool, StoreError> {
         let mut inner = self.lock();
-        let Some(v) = inner.verifications.get_mut(id) else {
+        let Some(mut v) = inner.verification(id) else {
             return Ok(false);
         };
         match super::matching_attempt(&mut v.send_attempts, provider, provider_ref) {
             Some(attempt) => {
                 attempt.delivery_status = Some(status.to_string());
+                inner.put_verification(&v)?;
                 Ok(true)
             }
             None => Ok(false),

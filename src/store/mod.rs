@@ -13,6 +13,7 @@ use crate::domain::{ProviderCheck, RetryAfter, SendAttempt, Status, Verdict, Ver
 use crate::phone::PhoneNumber;
 
 pub mod memory;
+mod packed;
 pub mod redis;
 
 #[cfg(test)]
