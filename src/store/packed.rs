@@ -152,15 +152,6 @@ fn locale_code(locale: Locale) -> u8 {
     Locale::ALL.iter().position(|l| *l == locale).unwrap_or(0) as u8
 }
 
-/// One send attempt without a provider reference: 8 bytes of time and three indexes.
-#[derive(Clone, Copy)]
-struct Attempt {
-    at: u64,
-    channel: u8,
-    provider: u8,
-    delivery_status: u8,
-}
-
 /// A verification as the memory store keeps it (its id is the map's key).
 pub struct PackedVerification {
     number: u64,
@@ -174,8 +165,12 @@ pub struct PackedVerification {
     channel: u8,
     status: u8,
     locale: u8,
-    /// The only attempt, when it packs.
-    attempt: Option<Attempt>,
+    /// The only attempt, when it has no provider reference: its time, channel, and
+    /// provider and delivery status as name indexes. `attempt_provider` 0: not packed.
+    attempt_at: u64,
+    attempt_channel: u8,
+    attempt_provider: u8,
+    attempt_status: u8,
     rare: Option<Box<Rare>>,
 }
 
@@ -203,12 +198,9 @@ impl PackedVerification {
                     names.index(Some(&only.provider)),
                     names.index(only.delivery_status.as_deref()),
                 ) {
-                    (Some(provider), Some(delivery_status)) => Some(Attempt {
-                        at: nanos(only.at),
-                        channel: channel_code(only.channel),
-                        provider,
-                        delivery_status,
-                    }),
+                    (Some(provider), Some(status)) => {
+                        Some((nanos(only.at), channel_code(only.channel), provider, status))
+                    }
                     _ => None,
                 }
             }
@@ -217,6 +209,8 @@ impl PackedVerification {
         if attempt.is_none() {
             rare.attempts = v.send_attempts.clone();
         }
+        let (attempt_at, attempt_channel, attempt_provider, attempt_status) =
+            attempt.unwrap_or((0, 0, 0, 0));
         Self {
             number: number_of(&v.to),
             created_at: nanos(v.created_at),
@@ -228,7 +222,10 @@ impl PackedVerification {
             channel: channel_code(v.channel),
             status: status_code(v.status),
             locale: locale_code(v.locale),
-            attempt,
+            attempt_at,
+            attempt_channel,
+            attempt_provider,
+            attempt_status,
             rare: (!rare.is_empty()).then(|| Box::new(rare)),
         }
     }
@@ -240,12 +237,12 @@ impl PackedVerification {
             (None, [0, 0]) => None,
             (None, letters) => Some(String::from_utf8_lossy(&letters).into_owned()),
         };
-        let send_attempts = match self.attempt {
-            Some(a) => vec![SendAttempt {
-                channel: channel_of(a.channel),
-                provider: names.name(a.provider).unwrap_or_default(),
-                at: time(a.at),
-                delivery_status: names.name(a.delivery_status),
+        let send_attempts = match names.name(self.attempt_provider) {
+            Some(provider) => vec![SendAttempt {
+                channel: channel_of(self.attempt_channel),
+                provider,
+                at: time(self.attempt_at),
+                delivery_status: names.name(self.attempt_status),
                 provider_ref: None,
             }],
             None => rare.map(|r| r.attempts.clone()).unwrap_or_default(),
@@ -387,8 +384,8 @@ mod tests {
         let mut names = Names::default();
         let v = verification();
         let packed = PackedVerification::pack(&v, &mut names);
-        assert!(packed.rare.is_none() && packed.attempt.is_some());
-        assert!(std::mem::size_of::<PackedVerification>() <= 112);
+        assert!(packed.rare.is_none() && packed.attempt_provider != 0);
+        assert_eq!(std::mem::size_of::<PackedVerification>(), 96);
         assert_eq!(round_trip(&v, &mut names), v);
     }
 
