@@ -394,3 +394,14 @@ impl Channels {
             .any(|p| p.name() == ProviderName::Console)
     }
 }
+
+/// For the providers' tests: a server answering every POST with `status` and `body`.
+#[cfg(test)]
+pub(crate) async fn answering(status: u16, body: serde_json::Value) -> wiremock::MockServer {
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(status).set_body_json(body))
+        .mount(&server)
+        .await;
+    server
+}

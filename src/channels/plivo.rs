@@ -163,6 +163,7 @@ impl Provider for PlivoProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::channels::answering;
     use crate::phone::PhoneNumber;
     use wiremock::matchers::{basic_auth, body_json, header, method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -238,15 +239,6 @@ mod tests {
         };
         let receipt = plivo(&server.uri(), 5).place_call(&call).await.unwrap();
         assert_eq!(receipt.provider_ref.as_deref(), Some("9834029e"));
-    }
-
-    async fn answering(status: u16, body: serde_json::Value) -> MockServer {
-        let server = MockServer::start().await;
-        Mock::given(method("POST"))
-            .respond_with(ResponseTemplate::new(status).set_body_json(body))
-            .mount(&server)
-            .await;
-        server
     }
 
     #[tokio::test]

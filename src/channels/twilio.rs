@@ -199,6 +199,7 @@ impl Provider for TwilioProvider {
 mod tests {
     use super::*;
     use crate::channels::CallScript;
+    use crate::channels::answering;
     use crate::phone::PhoneNumber;
     use wiremock::matchers::{basic_auth, body_string, header, method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -356,15 +357,6 @@ mod tests {
             Some("call-uuid")
         );
         assert!(provider.fetches_call_instructions());
-    }
-
-    async fn answering(status: u16, body: serde_json::Value) -> MockServer {
-        let server = MockServer::start().await;
-        Mock::given(method("POST"))
-            .respond_with(ResponseTemplate::new(status).set_body_json(body))
-            .mount(&server)
-            .await;
-        server
     }
 
     #[tokio::test]

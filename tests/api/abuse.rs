@@ -5,7 +5,7 @@
 use serde_json::json;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::{ApiClient, Reply, TestApp, api, python_with, spawn_app_with};
+use crate::helpers::{ApiClient, Reply, TestApp, api, python_with, spawn_app_with, twilio_v2};
 
 const KEY: &str = "abuse-test-key-0123456789";
 
@@ -71,30 +71,14 @@ async fn the_26th_send_from_one_vouched_address_is_refused() {
     assert!(app.messages_to(&in_prefix(302, 123)).is_empty());
 }
 
-const ACCOUNT: &str = "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-const TOKEN: &str = "compat-token-0123456789abcdef0123456789";
-const SERVICE: &str = "VAbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
-
 async fn compat_app(extra: &[(&str, &str)]) -> TestApp {
-    let mut env = vec![
-        ("PHONE_VERIFY__TWILIO_COMPAT__ENABLED", "true"),
-        ("PHONE_VERIFY__TWILIO_COMPAT__ACCOUNT_SID", ACCOUNT),
-        ("PHONE_VERIFY__TWILIO_COMPAT__AUTH_TOKEN", TOKEN),
-        ("PHONE_VERIFY__TWILIO_COMPAT__SERVICE_SID", SERVICE),
-    ];
+    let mut env = twilio_v2::ENV.to_vec();
     env.extend_from_slice(extra);
     app_with(&env).await
 }
 
 async fn v2_start(app: &TestApp, form: &[(&str, &str)]) -> Reply {
-    let response = reqwest::Client::new()
-        .post(app.url(&format!("/v2/Services/{SERVICE}/Verifications")))
-        .basic_auth(ACCOUNT, Some(TOKEN))
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    Reply::read(response).await
+    twilio_v2::post(app, "Verifications", form).await
 }
 
 #[tokio::test]
@@ -110,9 +94,9 @@ async fn twilios_library_passes_the_persons_address_in_rate_limits() {
         ))
         .args([
             &format!("http://{}", app.address),
-            ACCOUNT,
-            TOKEN,
-            SERVICE,
+            twilio_v2::ACCOUNT,
+            twilio_v2::TOKEN,
+            twilio_v2::SERVICE,
             "203.0.113.9",
         ])
         .output()

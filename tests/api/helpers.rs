@@ -440,3 +440,32 @@ impl ApiClient {
         .await
     }
 }
+
+/// The Twilio-compatible API (`/v2`) as the tests turn it on.
+pub mod twilio_v2 {
+    use super::{Reply, TestApp};
+
+    pub const ACCOUNT: &str = "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    pub const TOKEN: &str = "compat-token-0123456789abcdef0123456789";
+    pub const SERVICE: &str = "VAbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+    /// The settings that enable it with these credentials.
+    pub const ENV: [(&str, &str); 4] = [
+        ("PHONE_VERIFY__TWILIO_COMPAT__ENABLED", "true"),
+        ("PHONE_VERIFY__TWILIO_COMPAT__ACCOUNT_SID", ACCOUNT),
+        ("PHONE_VERIFY__TWILIO_COMPAT__AUTH_TOKEN", TOKEN),
+        ("PHONE_VERIFY__TWILIO_COMPAT__SERVICE_SID", SERVICE),
+    ];
+
+    /// `POST /v2/Services/{SERVICE}/{resource}` with these credentials.
+    pub async fn post(app: &TestApp, resource: &str, form: &[(&str, &str)]) -> Reply {
+        let response = reqwest::Client::new()
+            .post(app.url(&format!("/v2/Services/{SERVICE}/{resource}")))
+            .basic_auth(ACCOUNT, Some(TOKEN))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        Reply::read(response).await
+    }
+}

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{Reply, TestApp, api, spawn_app_with};
+use crate::helpers::{TestApp, api, spawn_app_with, twilio_v2};
 
 const A: &str = "+12015550123";
 const B: &str = "+12015550124";
@@ -99,31 +99,10 @@ async fn the_api_sends_in_the_locale_asked_for_and_falls_back_by_region_then_def
 
 #[tokio::test]
 async fn the_twilio_compatible_api_takes_locale() {
-    let app = app(&[
-        ("PHONE_VERIFY__TWILIO_COMPAT__ENABLED", "true"),
-        (
-            "PHONE_VERIFY__TWILIO_COMPAT__ACCOUNT_SID",
-            "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-        ),
-        (
-            "PHONE_VERIFY__TWILIO_COMPAT__AUTH_TOKEN",
-            "compat-token-0123456789abcdef0123456789",
-        ),
-        (
-            "PHONE_VERIFY__TWILIO_COMPAT__SERVICE_SID",
-            "VAbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
-        ),
-    ])
-    .await;
+    let app = app(&twilio_v2::ENV).await;
     let create = |form: Vec<(&'static str, &'static str)>| {
-        let request = reqwest::Client::new()
-            .post(app.url("/v2/Services/VAbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb/Verifications"))
-            .basic_auth(
-                "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-                Some("compat-token-0123456789abcdef0123456789"),
-            )
-            .form(&form);
-        async move { Reply::read(request.send().await.unwrap()).await }
+        let app = &app;
+        async move { twilio_v2::post(app, "Verifications", &form).await }
     };
     let german = create(vec![("To", A), ("Channel", "sms"), ("Locale", "de")]).await;
     assert_eq!(german.status, 201, "{:?}", german.json);
@@ -360,22 +339,7 @@ fn opening(locale: &str) -> &'static str {
 
 #[tokio::test]
 async fn every_input_gives_spanish_and_german_sms_and_calls() {
-    let app = app(&[
-        ("PHONE_VERIFY__TWILIO_COMPAT__ENABLED", "true"),
-        (
-            "PHONE_VERIFY__TWILIO_COMPAT__ACCOUNT_SID",
-            "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-        ),
-        (
-            "PHONE_VERIFY__TWILIO_COMPAT__AUTH_TOKEN",
-            "compat-token-0123456789abcdef0123456789",
-        ),
-        (
-            "PHONE_VERIFY__TWILIO_COMPAT__SERVICE_SID",
-            "VAbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
-        ),
-    ])
-    .await;
+    let app = app(&twilio_v2::ENV).await;
     let client = api(&app, API_KEY);
     let mut n = 200;
     for locale in ["es", "de"] {
@@ -399,21 +363,14 @@ async fn every_input_gives_spanish_and_german_sms_and_calls() {
 
             n += 1;
             let to = format!("+12015550{n}");
-            let created = Reply::read(
-                reqwest::Client::new()
-                    .post(app.url("/v2/Services/VAbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb/Verifications"))
-                    .basic_auth(
-                        "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-                        Some("compat-token-0123456789abcdef0123456789"),
-                    )
-                    .form(&[
-                        ("To", to.as_str()),
-                        ("Channel", channel),
-                        ("Locale", locale),
-                    ])
-                    .send()
-                    .await
-                    .unwrap(),
+            let created = twilio_v2::post(
+                &app,
+                "Verifications",
+                &[
+                    ("To", to.as_str()),
+                    ("Channel", channel),
+                    ("Locale", locale),
+                ],
             )
             .await;
             assert_eq!(created.json["locale"], locale);

@@ -6,7 +6,7 @@ use serde_json::json;
 use wiremock::matchers::{body_string_contains, method, path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::{Reply, TestApp, api, spawn_app_with};
+use crate::helpers::{TestApp, api, spawn_app_with, twilio_v2};
 
 const A: &str = "+12015550123";
 const API_KEY: &str = "owned-test-key-0123456";
@@ -286,42 +286,13 @@ async fn a_failing_verify_provider_fails_over_to_one_that_sends_our_code() {
 async fn the_twilio_compatible_api_and_the_tutorial_routes_use_the_provider_too() {
     let server = twilio_verify().await;
     let mut env = twilio_verify_env(&server);
-    env.extend([
-        ("PHONE_VERIFY__TWILIO_COMPAT__ENABLED", "true".into()),
-        (
-            "PHONE_VERIFY__TWILIO_COMPAT__ACCOUNT_SID",
-            "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".into(),
-        ),
-        (
-            "PHONE_VERIFY__TWILIO_COMPAT__AUTH_TOKEN",
-            "compat-token-0123456789abcdef0123456789".into(),
-        ),
-        (
-            "PHONE_VERIFY__TWILIO_COMPAT__SERVICE_SID",
-            "VAbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb".into(),
-        ),
-        ("PHONE_VERIFY__COMPAT__SIGNALWIRE_ROUTES", "true".into()),
-    ]);
+    env.push(("PHONE_VERIFY__COMPAT__SIGNALWIRE_ROUTES", "true".into()));
+    env.extend(twilio_v2::ENV.map(|(key, value)| (key, value.to_string())));
     let app = spawn(env).await;
-    let v2 = |path: &str, form: &[(&str, &str)]| {
-        reqwest::Client::new()
-            .post(app.url(&format!(
-                "/v2/Services/VAbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb/{path}"
-            )))
-            .basic_auth(
-                "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-                Some("compat-token-0123456789abcdef0123456789"),
-            )
-            .form(form)
-            .send()
-    };
-    let created = Reply::read(
-        v2(
-            "Verifications",
-            &[("To", A), ("Channel", "call"), ("Locale", "es-MX")],
-        )
-        .await
-        .unwrap(),
+    let created = twilio_v2::post(
+        &app,
+        "Verifications",
+        &[("To", A), ("Channel", "call"), ("Locale", "es-MX")],
     )
     .await;
     assert_eq!(created.status, 201, "{:?}", created.json);
@@ -330,22 +301,12 @@ async fn the_twilio_compatible_api_and_the_tutorial_routes_use_the_provider_too(
         received(&server, "/Verifications").await,
         ["To=%2B12015550123&Channel=call&Locale=es"]
     );
-    let wrong = Reply::read(
-        v2("VerificationCheck", &[("To", A), ("Code", WRONG)])
-            .await
-            .unwrap(),
-    )
-    .await;
+    let wrong = twilio_v2::post(&app, "VerificationCheck", &[("To", A), ("Code", WRONG)]).await;
     assert_eq!(
         (wrong.status, wrong.json["status"].as_str()),
         (200, Some("pending"))
     );
-    let right = Reply::read(
-        v2("VerificationCheck", &[("To", A), ("Code", RIGHT)])
-            .await
-            .unwrap(),
-    )
-    .await;
+    let right = twilio_v2::post(&app, "VerificationCheck", &[("To", A), ("Code", RIGHT)]).await;
     assert_eq!(
         (right.status, right.json["status"].as_str()),
         (200, Some("approved"))

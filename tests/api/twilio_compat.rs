@@ -2,20 +2,12 @@
 
 use std::io::{BufRead, Write};
 
+use crate::helpers::twilio_v2::{self, ACCOUNT, SERVICE, TOKEN};
 use crate::helpers::{Reply, python_with, spawn_app_with};
 
 const A: &str = "+12015550123";
-const ACCOUNT: &str = "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-const TOKEN: &str = "compat-token-0123456789abcdef0123456789";
-const SERVICE: &str = "VAbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
-
 async fn app_with(extra: &[(&str, &str)]) -> crate::helpers::TestApp {
-    let mut env = vec![
-        ("PHONE_VERIFY__TWILIO_COMPAT__ENABLED", "true"),
-        ("PHONE_VERIFY__TWILIO_COMPAT__ACCOUNT_SID", ACCOUNT),
-        ("PHONE_VERIFY__TWILIO_COMPAT__AUTH_TOKEN", TOKEN),
-        ("PHONE_VERIFY__TWILIO_COMPAT__SERVICE_SID", SERVICE),
-    ];
+    let mut env = twilio_v2::ENV.to_vec();
     env.extend_from_slice(extra);
     spawn_app_with(&env).await
 }

@@ -50,3 +50,22 @@ fn assert_answer(
         (got, want) => panic!("{context}: got {got:?}, want {want:?}"),
     }
 }
+
+/// For the providers' tests: a start of the app "Acme" (6 digits, 5 attempts).
+#[cfg(test)]
+fn sample_start(
+    to: &crate::phone::PhoneNumber,
+    channel: crate::domain::Channel,
+    locale: crate::i18n::Locale,
+    ttl_secs: u64,
+) -> super::OwnedStart<'_> {
+    super::OwnedStart {
+        to,
+        channel,
+        locale,
+        app_name: "Acme",
+        ttl_secs,
+        code_length: 6,
+        max_attempts: 5,
+    }
+}

@@ -177,15 +177,7 @@ mod tests {
     }
 
     fn start(to: &PhoneNumber, channel: Channel) -> OwnedStart<'_> {
-        OwnedStart {
-            to,
-            channel,
-            locale: Locale::Fr,
-            app_name: "Acme",
-            ttl_secs: 600,
-            code_length: 6,
-            max_attempts: 5,
-        }
+        super::super::sample_start(to, channel, Locale::Fr, 600)
     }
 
     #[tokio::test]

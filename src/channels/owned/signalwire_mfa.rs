@@ -166,15 +166,7 @@ mod tests {
     }
 
     fn start(to: &PhoneNumber, channel: Channel, locale: Locale) -> OwnedStart<'_> {
-        OwnedStart {
-            to,
-            channel,
-            locale,
-            app_name: "Acme",
-            ttl_secs: 600,
-            code_length: 6,
-            max_attempts: 5,
-        }
+        super::super::sample_start(to, channel, locale, 600)
     }
 
     #[test]

@@ -113,6 +113,7 @@ impl CodeOwner for TelnyxVerifyProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::channels::answering;
     use crate::i18n::Locale;
     use wiremock::matchers::{body_json, header, method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -132,24 +133,7 @@ mod tests {
     }
 
     fn start(to: &PhoneNumber, channel: Channel) -> OwnedStart<'_> {
-        OwnedStart {
-            to,
-            channel,
-            locale: Locale::De,
-            app_name: "Acme",
-            ttl_secs: 300,
-            code_length: 6,
-            max_attempts: 5,
-        }
-    }
-
-    async fn answering(status: u16, body: serde_json::Value) -> MockServer {
-        let server = MockServer::start().await;
-        Mock::given(method("POST"))
-            .respond_with(ResponseTemplate::new(status).set_body_json(body))
-            .mount(&server)
-            .await;
-        server
+        super::super::sample_start(to, channel, Locale::De, 300)
     }
 
     #[tokio::test]

@@ -151,6 +151,7 @@ impl CodeOwner for TwilioVerifyProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::channels::answering;
     use wiremock::matchers::{basic_auth, body_string, header, method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -172,24 +173,7 @@ mod tests {
     }
 
     fn start(to: &PhoneNumber, channel: Channel, locale: Locale) -> OwnedStart<'_> {
-        OwnedStart {
-            to,
-            channel,
-            locale,
-            app_name: "Acme",
-            ttl_secs: 600,
-            code_length: 6,
-            max_attempts: 5,
-        }
-    }
-
-    async fn answering(status: u16, body: serde_json::Value) -> MockServer {
-        let server = MockServer::start().await;
-        Mock::given(method("POST"))
-            .respond_with(ResponseTemplate::new(status).set_body_json(body))
-            .mount(&server)
-            .await;
-        server
+        super::super::sample_start(to, channel, locale, 600)
     }
 
     #[tokio::test]
