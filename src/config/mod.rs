@@ -1123,6 +1123,10 @@ mod tests {
                 Box::new(|s| s.verification.ttl_secs = 601),
             ),
             (
+                "verification.retain_ended_secs",
+                Box::new(|s| s.verification.retain_ended_secs = 0),
+            ),
+            (
                 "verification.max_check_attempts",
                 Box::new(|s| s.verification.max_check_attempts = 0),
             ),

@@ -43,7 +43,7 @@ fn hash(to: &PhoneNumber, code: &str) -> CodeHash {
     CodeHasher::new([9; 32]).hash(to.e164(), &format.parse(code).unwrap())
 }
 
-fn fresh(to: &PhoneNumber, code: &str, at: SystemTime) -> Verification {
+pub(crate) fn fresh(to: &PhoneNumber, code: &str, at: SystemTime) -> Verification {
     Verification {
         id: crate::code::random_hex(16),
         to: to.clone(),

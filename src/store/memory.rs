@@ -561,4 +561,33 @@ mod tests {
             .unwrap();
         assert_eq!(store.len(), 2, "only the new number and address remain");
     }
+
+    #[tokio::test]
+    async fn an_ended_verification_is_readable_for_the_retention_then_forgotten() {
+        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let phone = PhoneNumber::from_e164("+12015550100").unwrap();
+        let other = PhoneNumber::from_e164("+12015550101").unwrap();
+        let limits = super::super::contract::SEND;
+        for (retention, kept) in [
+            (Duration::from_secs(60), false),
+            (RETAIN_AFTER_EXPIRY, true),
+        ] {
+            let store = TokenStorage::new().retaining(retention);
+            let fresh = super::super::contract::fresh(&phone, "123456", start);
+            let expires = fresh.expires_at;
+            let id = store.issue_code(fresh, start).await.unwrap().id;
+            // Expired 61 s ago: readable under the default retention, not under 60 s.
+            let later = expires + Duration::from_secs(61);
+            store
+                .take_send_slot(&other, None, later, &limits, None)
+                .await
+                .unwrap();
+            assert_eq!(
+                store.get(&id).await.unwrap().is_some(),
+                kept,
+                "{retention:?}"
+            );
+            assert_eq!(store.current_for(&phone).await.unwrap().is_some(), kept);
+        }
+    }
 }

@@ -98,7 +98,6 @@ struct Rare {
     provider_check: Option<ProviderCheck>,
     voice: Option<VoiceTicket>,
     browser: Option<String>,
-    region: Option<String>,
 }
 
 impl Rare {
@@ -107,7 +106,6 @@ impl Rare {
             && self.provider_check.is_none()
             && self.voice.is_none()
             && self.browser.is_none()
-            && self.region.is_none()
     }
 }
 
@@ -184,14 +182,10 @@ impl PackedVerification {
         rare.provider_check = provider_check;
         rare.voice = v.voice.clone();
         rare.browser = v.browser.clone();
-        let region = match v.to.region().map(str::as_bytes) {
-            Some(&[a, b]) => [a, b],
-            None => [0, 0],
-            Some(_) => {
-                rare.region = v.to.region().map(String::from);
-                [0, 0]
-            }
-        };
+        // A number's region is an ISO 3166 alpha-2 code (libphonenumber's `country::Id`).
+        let region = v.to.region().map_or([0, 0], |r| {
+            r.as_bytes().try_into().expect("a region is two letters")
+        });
         let attempt = match &v.send_attempts[..] {
             [only] if only.provider_ref.is_none() => {
                 match (
@@ -232,11 +226,8 @@ impl PackedVerification {
 
     pub fn unpack(&self, id: &Id, names: &Names) -> Verification {
         let rare = self.rare.as_deref();
-        let region = match (rare.and_then(|r| r.region.clone()), self.region) {
-            (Some(region), _) => Some(region),
-            (None, [0, 0]) => None,
-            (None, letters) => Some(String::from_utf8_lossy(&letters).into_owned()),
-        };
+        let region =
+            (self.region != [0, 0]).then(|| String::from_utf8_lossy(&self.region).into_owned());
         let send_attempts = match names.name(self.attempt_provider) {
             Some(provider) => vec![SendAttempt {
                 channel: channel_of(self.attempt_channel),

@@ -480,3 +480,28 @@ async fn the_openapi_document_tells_the_truth_under_schemathesis() {
     );
     assert!(report.contains("passed"), "{report}");
 }
+
+#[tokio::test]
+async fn concurrent_sends_print_each_message_once_and_whole() {
+    // A hundred unconverted sends to one prefix would trip the fraud guard.
+    let app = app_with(&[("PHONE_VERIFY__FRAUD__ENABLED", "false")]).await;
+    let client = api(&app, KEY);
+    let numbers: Vec<String> = (0..100)
+        .map(|n| format!("+1201555{:04}", 1000 + n))
+        .collect();
+    let replies = futures_util::future::join_all(
+        numbers
+            .iter()
+            .map(|to| client.post("/api/v1/verifications", json!({"to": to, "channel": "sms"}))),
+    )
+    .await;
+    assert!(replies.iter().all(|r| r.status == 201), "{:?}", replies[0].json);
+    for to in &numbers {
+        // Printed before its answer; waits only for the test's reader of the pipe.
+        let message = app.last_message_to(to).await;
+        let lines: Vec<&str> = message.body.lines().collect();
+        assert_eq!(lines.len(), 3, "{to}: {:?}", message.body);
+        assert!(lines[2].starts_with("@127.0.0.1") && lines[2].contains(" #"));
+        assert_eq!(app.messages_to(to).len(), 1, "{to} printed once");
+    }
+}

@@ -94,22 +94,21 @@ impl CodeOwner for TwilioVerifyProvider {
         let number = code.is_some_and(|c| NUMBER_CODES.contains(&c))
             || (code == Some(60200) && message.contains("To"));
         let code_text = code.map(|c| c.to_string()).unwrap_or_default();
-        if number {
-            // 60205 comes as 403, which would otherwise read as our credentials.
-            return Err(DeliveryError::InvalidNumber(format!(
+        let described = || {
+            format!(
                 "HTTP {}, code {code_text}: {}",
                 answer.status,
                 http::redact_numbers(&message)
-            )));
+            )
+        };
+        if number {
+            // 60205 comes as 403, which would otherwise read as our credentials.
+            return Err(DeliveryError::InvalidNumber(described()));
         }
         if matches!(code, Some(60410 | 60605)) {
             // Twilio's own fraud guard or geo permissions, sent as 403: not our
             // credentials; another provider may still deliver.
-            return Err(DeliveryError::Rejected(format!(
-                "HTTP {}, code {code_text}: {}",
-                answer.status,
-                http::redact_numbers(&message)
-            )));
+            return Err(DeliveryError::Rejected(described()));
         }
         Err(http::classify(answer.status, &code_text, &message, false))
     }
