@@ -67,16 +67,11 @@ impl Inner {
         });
         self.idempotency.retain(|_, record| now < record.until);
         self.records.retain(|_, (_, until)| now < *until);
-        // A burst's tables go back to the allocator once it has passed, and what the
-        // allocator holds free goes back to the system.
-        let shrunk = [
-            shrink(&mut self.verifications),
-            shrink(&mut self.current),
-            shrink(&mut self.numbers),
-        ];
-        if shrunk.contains(&true) {
-            release_free_memory();
-        }
+        // A burst's tables go back to the allocator once it has passed (and, being
+        // large, to the system: see `main`).
+        shrink(&mut self.verifications);
+        shrink(&mut self.current);
+        shrink(&mut self.numbers);
     }
 
     fn verification(&self, id: &str) -> Option<Verification> {
@@ -112,27 +107,11 @@ impl Inner {
 }
 
 /// Gives back a table's memory when it holds less than a quarter of what it could.
-fn shrink<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>) -> bool {
-    let shrinks = map.capacity() > 1024 && map.len() < map.capacity() / 4;
-    if shrinks {
+fn shrink<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>) {
+    if map.capacity() > 1024 && map.len() < map.capacity() / 4 {
         map.shrink_to_fit();
     }
-    shrinks
 }
-
-/// glibc keeps freed memory in its arenas (large tables included, once its mmap
-/// threshold has risen past their size); `malloc_trim` returns the free pages.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn release_free_memory() {
-    // SAFETY: malloc_trim only returns free pages to the kernel; it touches no live
-    // allocation and may be called from any thread.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn release_free_memory() {}
 
 /// Verification state in this process's memory.
 pub struct TokenStorage {

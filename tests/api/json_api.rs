@@ -495,7 +495,11 @@ async fn concurrent_sends_print_each_message_once_and_whole() {
             .map(|to| client.post("/api/v1/verifications", json!({"to": to, "channel": "sms"}))),
     )
     .await;
-    assert!(replies.iter().all(|r| r.status == 201), "{:?}", replies[0].json);
+    assert!(
+        replies.iter().all(|r| r.status == 201),
+        "{:?}",
+        replies[0].json
+    );
     for to in &numbers {
         // Printed before its answer; waits only for the test's reader of the pipe.
         let message = app.last_message_to(to).await;
