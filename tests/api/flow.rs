@@ -204,7 +204,7 @@ async fn a_used_code_is_refused_for_a_new_verification_of_the_same_number() {
 #[tokio::test]
 async fn an_expired_code_is_refused_and_a_new_one_is_offered() {
     let app = spawn_app_with(&[
-        ("PHONE_VERIFY__VERIFICATION__TTL_SECS", "1"),
+        ("PHONE_VERIFY__VERIFICATION__TTL_SECS", "3"),
         ("PHONE_VERIFY__VERIFICATION__RESEND_COOLDOWN_SECS", "0"),
     ])
     .await;
@@ -212,7 +212,7 @@ async fn an_expired_code_is_refused_and_a_new_one_is_offered() {
     browser.request_code(A, "sms").await;
     let code = app.code_for(A).await;
     let token = browser.token("/verify").await;
-    tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(3300)).await;
     let expired = browser
         .post("/verify", &[("code", &code), ("csrf_token", &token)])
         .await;
