@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::{
-    CheckDecision, Guarded, IdempotencyClaim, SlotDecision, StoredResponse, VerificationStore,
+    CheckDecision, Guarded, IdempotencyClaim, SlotDecision, StoredResponse, VerificationKey,
+    VerificationStore,
 };
 use crate::code::{CodeAlphabet, CodeFormat, CodeHash, CodeHasher};
 use crate::domain::guard::{FraudLimits, GuardLimits, GuardRefusal, SendFacts};
@@ -68,7 +69,7 @@ async fn check(
     at: SystemTime,
 ) -> CheckDecision {
     store
-        .check_code(&v.id, &hash(&v.to, code), at, &CHECK, WINDOW, None)
+        .check_code(v.key(), &hash(&v.to, code), at, &CHECK, WINDOW, None)
         .await
         .unwrap()
 }
@@ -99,7 +100,7 @@ async fn handed_over(
         provider: "twilio_verify".into(),
         reference: "VE123".into(),
     };
-    assert!(store.hand_over(&v.id, check).await.unwrap());
+    assert!(store.hand_over(v.key(), check).await.unwrap());
     store.get(&v.id).await.unwrap().unwrap()
 }
 
@@ -114,7 +115,7 @@ async fn provider_check(
         CheckDecision::Delegated(reserved) => {
             assert_eq!(reserved.checker, v.checker, "the provider's reference");
             Ok(store
-                .settle_check(&v.id, verdict, at, &CHECK, WINDOW, None)
+                .settle_check(v.key(), verdict, at, &CHECK, WINDOW, None)
                 .await
                 .unwrap()
                 .unwrap())
@@ -128,6 +129,7 @@ async fn provider_check(
 /// runtime: the parallel cases must really run in parallel to prove anything.
 pub(crate) async fn run_all(make: impl Fn() -> Box<dyn VerificationStore>) {
     unknown_ids_are_not_found(&*make()).await;
+    a_key_with_another_number_names_nothing(&*make()).await;
     issued_codes_round_trip(&*make()).await;
     a_new_code_replaces_the_old_on_the_same_verification(&*make()).await;
     a_number_gets_a_new_verification_after_the_old_one_ended(&*make()).await;
@@ -160,7 +162,10 @@ async fn unknown_ids_are_not_found(store: &dyn VerificationStore) {
     assert_eq!(store.get("nope").await.unwrap(), None);
     let decision = store
         .check_code(
-            "nope",
+            VerificationKey {
+                id: "nope",
+                to: &phone(1),
+            },
             &hash(&phone(1), "123456"),
             t(0),
             &CHECK,
@@ -171,6 +176,52 @@ async fn unknown_ids_are_not_found(store: &dyn VerificationStore) {
         .unwrap();
     assert_eq!(decision, CheckDecision::NotFound);
     assert_eq!(store.current_for(&phone(1)).await.unwrap(), None);
+}
+
+/// A verification is named by its id *and* its number: the id under another number (a
+/// caller's mistake) neither checks, nor settles, nor records anything on it.
+async fn a_key_with_another_number_names_nothing(store: &dyn VerificationStore) {
+    let v = store
+        .issue_code(fresh(&phone(1), "123456", t(0)), t(0))
+        .await
+        .unwrap();
+    let other = phone(2);
+    let elsewhere = VerificationKey {
+        id: &v.id,
+        to: &other,
+    };
+    let decision = store
+        .check_code(
+            elsewhere,
+            &hash(&v.to, "123456"),
+            t(1),
+            &CHECK,
+            WINDOW,
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(decision, CheckDecision::NotFound);
+    let attempt = SendAttempt {
+        channel: Channel::Sms,
+        provider: "telnyx".into(),
+        at: t(1),
+        delivery_status: None,
+        provider_ref: None,
+    };
+    store.add_send_attempt(elsewhere, attempt).await.unwrap();
+    let check = ProviderCheck {
+        provider: "twilio_verify".into(),
+        reference: "VE1".into(),
+    };
+    assert!(!store.hand_over(elsewhere, check).await.unwrap());
+    let settled = store
+        .settle_check(elsewhere, Verdict::Approved, t(1), &CHECK, WINDOW, None)
+        .await
+        .unwrap();
+    assert_eq!(settled, None);
+    let stored = store.get(&v.id).await.unwrap().unwrap();
+    assert_eq!(stored, v, "untouched");
 }
 
 async fn issued_codes_round_trip(store: &dyn VerificationStore) {
@@ -286,7 +337,7 @@ async fn a_right_code_can_rebind_the_verification(store: &dyn VerificationStore)
     let v = store.issue_code(v, t(0)).await.unwrap();
     let wrong = store
         .check_code(
-            &v.id,
+            v.key(),
             &hash(&v.to, "000000"),
             t(1),
             &CHECK,
@@ -303,7 +354,7 @@ async fn a_right_code_can_rebind_the_verification(store: &dyn VerificationStore)
     );
     let right = store
         .check_code(
-            &v.id,
+            v.key(),
             &hash(&v.to, "123456"),
             t(2),
             &CHECK,
@@ -664,7 +715,7 @@ async fn send_attempts_are_appended(store: &dyn VerificationStore) {
             delivery_status: Some("sent".into()),
             provider_ref: None,
         };
-        store.add_send_attempt(&v.id, attempt).await.unwrap();
+        store.add_send_attempt(v.key(), attempt).await.unwrap();
     }
     let stored = store.get(&v.id).await.unwrap().unwrap();
     let providers: Vec<_> = stored
@@ -692,7 +743,7 @@ async fn delivery_reports_update_the_matching_attempt(store: &dyn VerificationSt
             delivery_status: Some("sent".into()),
             provider_ref: reference.map(String::from),
         };
-        store.add_send_attempt(&v.id, attempt).await.unwrap();
+        store.add_send_attempt(v.key(), attempt).await.unwrap();
     }
     assert!(
         store
@@ -902,7 +953,7 @@ async fn a_handed_over_code_is_kept_nowhere_and_checked_by_its_provider(
     assert!(
         !store
             .hand_over(
-                &v.id,
+                v.key(),
                 ProviderCheck {
                     provider: "twilio_verify".into(),
                     reference: "VE9".into()

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use super::packed::{Id, Names, PackedNumber, PackedVerification, id_of, id_text, number_of};
 use super::{
     CheckDecision, Guarded, IdempotencyClaim, RETAIN_AFTER_EXPIRY, SlotDecision, StoreError,
-    StoredResponse, VerificationStore,
+    StoredResponse, VerificationKey, VerificationStore,
 };
 use crate::code::CodeHash;
 use crate::domain::guard::{self, CountryState, FraudLimits, HOUR, PrefixState, SpendState};
@@ -78,6 +78,11 @@ impl Inner {
         let id = id_of(id)?;
         let packed = self.verifications.get(&id)?;
         Some(packed.unpack(&id, &self.names))
+    }
+
+    /// The verification `key` names: its id, for its number.
+    fn verification_at(&self, key: VerificationKey<'_>) -> Option<Verification> {
+        self.verification(key.id).filter(|v| v.to == *key.to)
     }
 
     fn put_verification(&mut self, v: &Verification) -> Result<(), StoreError> {
@@ -268,9 +273,13 @@ impl VerificationStore for TokenStorage {
         Self::insert_current(&mut inner, fresh)
     }
 
-    async fn add_send_attempt(&self, id: &str, attempt: SendAttempt) -> Result<(), StoreError> {
+    async fn add_send_attempt(
+        &self,
+        key: VerificationKey<'_>,
+        attempt: SendAttempt,
+    ) -> Result<(), StoreError> {
         let mut inner = self.lock();
-        if let Some(mut v) = inner.verification(id) {
+        if let Some(mut v) = inner.verification_at(key) {
             v.send_attempts.push(attempt);
             inner.put_verification(&v)?;
         }
@@ -279,7 +288,7 @@ impl VerificationStore for TokenStorage {
 
     async fn check_code(
         &self,
-        id: &str,
+        key: VerificationKey<'_>,
         candidate: &CodeHash,
         now: SystemTime,
         limits: &CheckLimits,
@@ -287,7 +296,7 @@ impl VerificationStore for TokenStorage {
         rebind: Option<&str>,
     ) -> Result<CheckDecision, StoreError> {
         let mut inner = self.lock();
-        let Some(mut verification) = inner.verification(id) else {
+        let Some(mut verification) = inner.verification_at(key) else {
             return Ok(CheckDecision::NotFound);
         };
         let mut number = inner.number(&verification.to);
@@ -317,7 +326,7 @@ impl VerificationStore for TokenStorage {
 
     async fn settle_check(
         &self,
-        id: &str,
+        key: VerificationKey<'_>,
         verdict: Verdict,
         now: SystemTime,
         limits: &CheckLimits,
@@ -325,7 +334,7 @@ impl VerificationStore for TokenStorage {
         rebind: Option<&str>,
     ) -> Result<Option<Verification>, StoreError> {
         let mut inner = self.lock();
-        let Some(mut verification) = inner.verification(id) else {
+        let Some(mut verification) = inner.verification_at(key) else {
             return Ok(None);
         };
         let mut number = inner.number(&verification.to);
@@ -347,9 +356,13 @@ impl VerificationStore for TokenStorage {
         Ok(Some(verification))
     }
 
-    async fn hand_over(&self, id: &str, check: ProviderCheck) -> Result<bool, StoreError> {
+    async fn hand_over(
+        &self,
+        key: VerificationKey<'_>,
+        check: ProviderCheck,
+    ) -> Result<bool, StoreError> {
         let mut inner = self.lock();
-        match inner.verification(id) {
+        match inner.verification_at(key) {
             Some(mut v) if v.status == Status::Pending => {
                 v.checker = Checker::Provider(check);
                 v.voice = None;

@@ -127,6 +127,25 @@ pub fn matching_attempt<'a>(
     attempts.get_mut(index)
 }
 
+/// Names a stored verification by its id and its number, which never changes: what a
+/// caller holding the verification passes, so that a backend keeping it under its
+/// number finds it without first looking the id up.
+#[derive(Debug, Clone, Copy)]
+pub struct VerificationKey<'a> {
+    pub id: &'a str,
+    pub to: &'a PhoneNumber,
+}
+
+impl Verification {
+    /// The key this verification is stored under.
+    pub fn key(&self) -> VerificationKey<'_> {
+        VerificationKey {
+            id: &self.id,
+            to: &self.to,
+        }
+    }
+}
+
 /// A backend for verification state. Implementations must make each method one
 /// atomic step: no decision may be split into a read and a later write.
 #[async_trait]
@@ -162,14 +181,18 @@ pub trait VerificationStore: Send + Sync + 'static {
     ) -> Result<Verification, StoreError>;
 
     /// Appends a delivery attempt to a verification.
-    async fn add_send_attempt(&self, id: &str, attempt: SendAttempt) -> Result<(), StoreError>;
+    async fn add_send_attempt(
+        &self,
+        key: VerificationKey<'_>,
+        attempt: SendAttempt,
+    ) -> Result<(), StoreError>;
 
-    /// Evaluates `candidate` against verification `id` by the rules, counting the attempt
+    /// Evaluates `candidate` against the verification by the rules, counting the attempt
     /// (`rules::begin_check`). A right code with `rebind` also binds the verification to
     /// that browser. For a code a provider owns, the attempt is reserved instead.
     async fn check_code(
         &self,
-        id: &str,
+        key: VerificationKey<'_>,
         candidate: &CodeHash,
         now: SystemTime,
         limits: &CheckLimits,
@@ -182,7 +205,7 @@ pub trait VerificationStore: Send + Sync + 'static {
     /// that browser. `None` when the verification is no longer remembered.
     async fn settle_check(
         &self,
-        id: &str,
+        key: VerificationKey<'_>,
         verdict: Verdict,
         now: SystemTime,
         limits: &CheckLimits,
@@ -193,7 +216,11 @@ pub trait VerificationStore: Send + Sync + 'static {
     /// Hands a pending verification's code over to the provider that generated and sent
     /// it: the hash and any voice ticket are dropped, the provider's id kept. False when
     /// the verification is no longer pending.
-    async fn hand_over(&self, id: &str, check: ProviderCheck) -> Result<bool, StoreError>;
+    async fn hand_over(
+        &self,
+        key: VerificationKey<'_>,
+        check: ProviderCheck,
+    ) -> Result<bool, StoreError>;
 
     /// The verification with this id, if it is still remembered.
     async fn get(&self, id: &str) -> Result<Option<Verification>, StoreError>;

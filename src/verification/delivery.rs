@@ -51,7 +51,7 @@ impl Verifier {
                 provider_ref: result.as_ref().ok().and_then(|r| r.provider_ref.clone()),
             };
             self.store
-                .add_send_attempt(&verification.id, attempt.clone())
+                .add_send_attempt(verification.key(), attempt.clone())
                 .await?;
             match result {
                 Ok(receipt) => {
@@ -89,7 +89,7 @@ impl Verifier {
             provider_ref: None,
         };
         self.store
-            .add_send_attempt(&verification.id, attempt.clone())
+            .add_send_attempt(verification.key(), attempt.clone())
             .await?;
         verification.send_attempts.push(attempt);
         tracing::info!(id = %verification.id, "test number: code kept, nothing sent");
@@ -168,7 +168,7 @@ impl Verifier {
             reference: receipt.provider_ref.unwrap_or_default(),
         };
         self.store
-            .hand_over(&verification.id, check.clone())
+            .hand_over(verification.key(), check.clone())
             .await?;
         verification.checker = Checker::Provider(check);
         verification.voice = None;

@@ -179,7 +179,7 @@ impl Verifier {
         let decision = self
             .store
             .check_code(
-                &verification.id,
+                verification.key(),
                 &candidate,
                 self.clock.now(),
                 &self.policy.check,
@@ -267,7 +267,7 @@ impl Verifier {
         let settled = self
             .store
             .settle_check(
-                &verification.id,
+                verification.key(),
                 verdict,
                 self.clock.now(),
                 &self.policy.check,
