@@ -160,11 +160,12 @@ pub(crate) async fn run_all(make: impl Fn() -> Box<dyn VerificationStore>) {
 
 async fn unknown_ids_are_not_found(store: &dyn VerificationStore) {
     assert_eq!(store.get("nope").await.unwrap(), None);
+    assert_eq!(store.number_of("nope").await.unwrap(), None);
     let decision = store
         .check_code(
             VerificationKey {
                 id: "nope",
-                to: &phone(1),
+                e164: phone(1).e164(),
             },
             &hash(&phone(1), "123456"),
             t(0),
@@ -188,7 +189,7 @@ async fn a_key_with_another_number_names_nothing(store: &dyn VerificationStore) 
     let other = phone(2);
     let elsewhere = VerificationKey {
         id: &v.id,
-        to: &other,
+        e164: other.e164(),
     };
     let decision = store
         .check_code(
@@ -229,6 +230,10 @@ async fn issued_codes_round_trip(store: &dyn VerificationStore) {
     let stored = store.issue_code(v.clone(), t(0)).await.unwrap();
     assert_eq!(stored, v);
     assert_eq!(store.get(&v.id).await.unwrap(), Some(v.clone()));
+    assert_eq!(
+        store.number_of(&v.id).await.unwrap().as_deref(),
+        Some("+12015550001")
+    );
     assert_eq!(store.current_for(&phone(1)).await.unwrap(), Some(v.id));
 }
 

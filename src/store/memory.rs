@@ -82,7 +82,8 @@ impl Inner {
 
     /// The verification `key` names: its id, for its number.
     fn verification_at(&self, key: VerificationKey<'_>) -> Option<Verification> {
-        self.verification(key.id).filter(|v| v.to == *key.to)
+        self.verification(key.id)
+            .filter(|v| v.to.e164() == key.e164)
     }
 
     fn put_verification(&mut self, v: &Verification) -> Result<(), StoreError> {
@@ -375,6 +376,13 @@ impl VerificationStore for TokenStorage {
 
     async fn get(&self, id: &str) -> Result<Option<Verification>, StoreError> {
         Ok(self.lock().verification(id))
+    }
+
+    async fn number_of(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let inner = self.lock();
+        Ok(id_of(id)
+            .and_then(|id| inner.verifications.get(&id))
+            .map(PackedVerification::e164))
     }
 
     async fn current_for(&self, to: &PhoneNumber) -> Result<Option<String>, StoreError> {

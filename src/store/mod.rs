@@ -127,13 +127,13 @@ pub fn matching_attempt<'a>(
     attempts.get_mut(index)
 }
 
-/// Names a stored verification by its id and its number, which never changes: what a
-/// caller holding the verification passes, so that a backend keeping it under its
-/// number finds it without first looking the id up.
+/// Names a stored verification by its id and its number (E.164), which never changes: a
+/// caller that knows both passes them, so that a backend keeping the verification under
+/// its number finds it without first looking the id up.
 #[derive(Debug, Clone, Copy)]
 pub struct VerificationKey<'a> {
     pub id: &'a str,
-    pub to: &'a PhoneNumber,
+    pub e164: &'a str,
 }
 
 impl Verification {
@@ -141,7 +141,7 @@ impl Verification {
     pub fn key(&self) -> VerificationKey<'_> {
         VerificationKey {
             id: &self.id,
-            to: &self.to,
+            e164: self.to.e164(),
         }
     }
 }
@@ -224,6 +224,10 @@ pub trait VerificationStore: Send + Sync + 'static {
 
     /// The verification with this id, if it is still remembered.
     async fn get(&self, id: &str) -> Result<Option<Verification>, StoreError>;
+
+    /// The number (E.164) of verification `id`, if it is still remembered: all a check by
+    /// id needs before it can name the verification.
+    async fn number_of(&self, id: &str) -> Result<Option<String>, StoreError>;
 
     /// The id of the number's current verification, if any.
     async fn current_for(&self, to: &PhoneNumber) -> Result<Option<String>, StoreError>;

@@ -224,6 +224,11 @@ impl PackedVerification {
         }
     }
 
+    /// The number, in E.164.
+    pub fn e164(&self) -> String {
+        format!("+{}", self.number)
+    }
+
     pub fn unpack(&self, id: &Id, names: &Names) -> Verification {
         let rare = self.rare.as_deref();
         let region =
@@ -244,7 +249,7 @@ impl PackedVerification {
         };
         Verification {
             id: id_text(id),
-            to: PhoneNumber::from_stored(format!("+{}", self.number), region),
+            to: PhoneNumber::from_stored(self.e164(), region),
             channel: channel_of(self.channel),
             status: status_of(self.status),
             created_at: time(self.created_at),

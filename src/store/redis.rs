@@ -187,7 +187,7 @@ if current then
 end
 redis.call('HSET', KEYS[2], 'id', ARGV[3], 'to', ARGV[4], 'hash', ARGV[5], 'channel', ARGV[6], 'created', ARGV[7],
   'sent', ARGV[7], 'expires', ARGV[8], 'voice', ARGV[10], 'status', 'pending', 'failed', 0, 'attempts', '[]',
-  'browser', ARGV[11], 'locale', ARGV[12])
+  'browser', ARGV[11], 'locale', ARGV[12], 'region', ARGV[13])
 redis.call('PEXPIREAT', KEYS[2], keep_until)
 redis.call('SET', KEYS[1], ARGV[3], 'PXAT', keep_until)
 if KEYS[3] then redis.call('SET', KEYS[3], ARGV[4], 'PXAT', keep_until) end
@@ -682,18 +682,14 @@ impl RedisStore {
         format!("{}vid:{{{id}}}", self.prefix)
     }
 
-    /// The number verification `id` belongs to, through the id → number index.
-    async fn number_of(&self, id: &str) -> Result<Option<String>, StoreError> {
-        if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return Ok(None);
-        }
-        self.command(redis::cmd("GET").arg(self.index_key(id)))
-            .await
-    }
-
     /// The key of the verification `key` names (no lookup: it is kept under its number).
     fn key_at(&self, key: VerificationKey<'_>) -> Option<String> {
-        super::record_key_valid(key.id).then(|| self.verification_key(key.to.e164(), key.id))
+        let e164_shaped = key
+            .e164
+            .strip_prefix('+')
+            .is_some_and(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()));
+        (e164_shaped && super::record_key_valid(key.id))
+            .then(|| self.verification_key(key.e164, key.id))
     }
 
     /// The key of verification `id`, through the id → number index.
@@ -724,9 +720,14 @@ impl RedisStore {
         };
         let voice = get("voice").unwrap_or("");
         let browser = get("browser").unwrap_or("");
+        let to = match get("region") {
+            Ok(region) => Self::stored_number(get("to")?, region).ok_or_else(|| corrupt("to"))?,
+            // Stored before the region was: parse the number again.
+            Err(_) => PhoneNumber::from_e164(get("to")?).map_err(|_| corrupt("to"))?,
+        };
         Ok(Verification {
             id: get("id")?.to_string(),
-            to: PhoneNumber::from_e164(get("to")?).map_err(|_| corrupt("to"))?,
+            to,
             channel: serde_json::from_value(parse_enum("channel")?)
                 .map_err(|_| corrupt("channel"))?,
             status: serde_json::from_value(parse_enum("status")?).map_err(|_| corrupt("status"))?,
@@ -760,6 +761,24 @@ impl RedisStore {
             },
             browser: (!browser.is_empty()).then(|| browser.to_string()),
             locale: Locale::from_language(get("locale").unwrap_or("en")).unwrap_or_default(),
+        })
+    }
+
+    /// A number as `issue_code` stored it: E.164 and its region (empty: none), both from
+    /// a parse then. Taken as they are, without parsing again, but only in their shape.
+    fn stored_number(e164: &str, region: &str) -> Option<PhoneNumber> {
+        let digits = e164.strip_prefix('+')?;
+        let e164_shaped =
+            (2..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit());
+        let region_shaped = region.len() <= 3
+            && region
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        (e164_shaped && region_shaped).then(|| {
+            PhoneNumber::from_stored(
+                e164.to_string(),
+                (!region.is_empty()).then(|| region.to_string()),
+            )
         })
     }
 
@@ -923,7 +942,8 @@ impl VerificationStore for RedisStore {
                     .arg(keep_until)
                     .arg(voice)
                     .arg(fresh.browser.as_deref().unwrap_or(""))
-                    .arg(fresh.locale.tag()),
+                    .arg(fresh.locale.tag())
+                    .arg(fresh.to.region().unwrap_or("")),
             )
             .await?;
         let stored = Self::parse(fields)?;
@@ -976,7 +996,7 @@ impl VerificationStore for RedisStore {
         _send_window: Duration,
         rebind: Option<&str>,
     ) -> Result<CheckDecision, StoreError> {
-        let e164 = key.to.e164();
+        let e164 = key.e164;
         let Some(key) = self.key_at(key) else {
             return Ok(CheckDecision::NotFound);
         };
@@ -1030,7 +1050,7 @@ impl VerificationStore for RedisStore {
         _send_window: Duration,
         rebind: Option<&str>,
     ) -> Result<Option<Verification>, StoreError> {
-        let e164 = key.to.e164();
+        let e164 = key.e164;
         let Some(key) = self.key_at(key) else {
             return Ok(None);
         };
@@ -1085,6 +1105,15 @@ impl VerificationStore for RedisStore {
             return Ok(None);
         }
         Self::parse(fields).map(Some)
+    }
+
+    /// Through the id → number index.
+    async fn number_of(&self, id: &str) -> Result<Option<String>, StoreError> {
+        if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Ok(None);
+        }
+        self.command(redis::cmd("GET").arg(self.index_key(id)))
+            .await
     }
 
     async fn current_for(&self, to: &PhoneNumber) -> Result<Option<String>, StoreError> {
@@ -1291,6 +1320,34 @@ mod tests {
         );
         let keys = server.keys_without_ttl().await;
         assert!(keys.is_empty(), "keys without a TTL: {keys:?}");
+    }
+
+    #[tokio::test]
+    async fn a_stored_number_keeps_its_region_and_older_records_still_read() {
+        let Some(server) = RedisServer::start_or_skip().await else {
+            return;
+        };
+        let store = store(&server).await.with_prefix("region:");
+        let to = PhoneNumber::from_e164("+442079460958").unwrap();
+        let now = SystemTime::now();
+        let fresh = super::super::contract::fresh(&to, "123456", now);
+        let v = store.issue_code(fresh, now).await.unwrap();
+        assert_eq!((v.to.e164(), v.to.region()), ("+442079460958", Some("GB")));
+        let key = store.verification_key(to.e164(), &v.id);
+        let edit = |args: &[&str]| {
+            let mut cmd = redis::cmd(args[0]);
+            cmd.arg(&key).arg(&args[1..]);
+            cmd
+        };
+        // A verification stored before the region was: the number is parsed again.
+        let _: i64 = store.command(&edit(&["HDEL", "region"])).await.unwrap();
+        assert_eq!(store.get(&v.id).await.unwrap().unwrap().to, to);
+        // A region no parse gives is not taken as it is.
+        let _: i64 = store
+            .command(&edit(&["HSET", "region", "G}B"]))
+            .await
+            .unwrap();
+        assert!(store.get(&v.id).await.is_err());
     }
 
     #[tokio::test]

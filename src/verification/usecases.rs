@@ -8,7 +8,7 @@ use crate::domain::rules::{self, CheckRefusal};
 use crate::domain::{Channel, Checker, Status, Verdict, Verification, VoiceTicket};
 use crate::i18n::Locale;
 use crate::phone::PhoneNumber;
-use crate::store::{CheckDecision, Guarded, SlotDecision};
+use crate::store::{CheckDecision, Guarded, SlotDecision, VerificationKey};
 
 use super::{CheckResult, StoreError, Verifier, VerifyError};
 
@@ -159,27 +159,42 @@ impl Verifier {
     }
 
     /// Checks `code` against verification `id`.
-    #[tracing::instrument(name = "check code", skip_all)]
     pub async fn check(&self, id: &str, code: &Code) -> Result<CheckResult, VerifyError> {
-        let verification = self.store.get(id).await?.ok_or(VerifyError::NotFound)?;
-        self.check_verification(&verification, code, None).await
+        let e164 = self
+            .store
+            .number_of(id)
+            .await?
+            .ok_or(VerifyError::NotFound)?;
+        self.check_key(VerificationKey { id, e164: &e164 }, code, None)
+            .await
     }
 
-    /// Checks `code` against `verification`, already read by the caller (its number never
-    /// changes, so the hash is bound to it without reading the verification again). When
-    /// the code is right and `rebind` is given, the verification is bound to that browser
-    /// session instead, in the same atomic step (the pages renew the session on success).
+    /// Checks `code` against `verification`, already read by the caller. When the code is
+    /// right and `rebind` is given, the verification is bound to that browser session
+    /// instead, in the same atomic step (the pages renew the session on success).
     pub async fn check_verification(
         &self,
         verification: &Verification,
         code: &Code,
         rebind: Option<&str>,
     ) -> Result<CheckResult, VerifyError> {
-        let candidate = self.hasher.hash(verification.to.e164(), code);
+        self.check_key(verification.key(), code, rebind).await
+    }
+
+    /// Checks `code` against the verification `key` names. Its number never changes, so
+    /// the hash is bound to it without reading the verification first.
+    #[tracing::instrument(name = "check code", skip_all)]
+    async fn check_key(
+        &self,
+        key: VerificationKey<'_>,
+        code: &Code,
+        rebind: Option<&str>,
+    ) -> Result<CheckResult, VerifyError> {
+        let candidate = self.hasher.hash(key.e164, code);
         let decision = self
             .store
             .check_code(
-                verification.key(),
+                key,
                 &candidate,
                 self.clock.now(),
                 &self.policy.check,
@@ -303,7 +318,11 @@ impl Verifier {
             .current_for(to)
             .await?
             .ok_or(VerifyError::NotFound)?;
-        self.check(&id, code).await
+        let key = VerificationKey {
+            id: &id,
+            e164: to.e164(),
+        };
+        self.check_key(key, code, None).await
     }
 
     /// The verification with this id, its status as of now.
