@@ -235,6 +235,10 @@ async fn issued_codes_round_trip(store: &dyn VerificationStore) {
         Some("+12015550001")
     );
     assert_eq!(store.current_for(&phone(1)).await.unwrap(), Some(v.id));
+    // What issuing answers is what a read gives, to the precision the backend keeps.
+    let odd = fresh(&phone(3), "123456", t(0) + Duration::from_nanos(1_234_567));
+    let stored = store.issue_code(odd.clone(), t(0)).await.unwrap();
+    assert_eq!(Some(stored), store.get(&odd.id).await.unwrap());
 }
 
 async fn a_new_code_replaces_the_old_on_the_same_verification(store: &dyn VerificationStore) {

@@ -167,7 +167,8 @@ return 1
 
 /// KEYS: the number's current id, the fresh verification, and (on a single Redis, where
 /// any key may be reached) the fresh id's index entry. ARGV: the verification key prefix,
-/// now, then the fresh verification's fields. What is stored, as HGETALL.
+/// now, then the fresh verification's fields. The pending verification given the new
+/// code, as HGETALL; nothing when the fresh one was stored (the caller has it).
 const ISSUE_CODE: &str = r#"
 local now, keep_until = tonumber(ARGV[2]), tonumber(ARGV[9])
 local current = redis.call('GET', KEYS[1])
@@ -191,7 +192,7 @@ redis.call('HSET', KEYS[2], 'id', ARGV[3], 'to', ARGV[4], 'hash', ARGV[5], 'chan
 redis.call('PEXPIREAT', KEYS[2], keep_until)
 redis.call('SET', KEYS[1], ARGV[3], 'PXAT', keep_until)
 if KEYS[3] then redis.call('SET', KEYS[3], ARGV[4], 'PXAT', keep_until) end
-return redis.call('HGETALL', KEYS[2])
+return {}
 "#;
 
 const ADD_ATTEMPT: &str = r#"
@@ -700,6 +701,16 @@ impl RedisStore {
             .map(|number| self.verification_key(&number, id)))
     }
 
+    /// A fresh verification as `issue_code` stored it, and `get` will read it: created
+    /// when its code is sent, times to the millisecond.
+    fn as_stored(mut fresh: Verification) -> Verification {
+        let ms = |at: SystemTime| from_millis(millis(at));
+        fresh.last_sent_at = ms(fresh.last_sent_at);
+        fresh.created_at = fresh.last_sent_at;
+        fresh.expires_at = ms(fresh.expires_at);
+        fresh
+    }
+
     fn parse(fields: Vec<String>) -> Result<Verification, StoreError> {
         let get = |name: &str| {
             fields
@@ -946,11 +957,16 @@ impl VerificationStore for RedisStore {
                     .arg(fresh.to.region().unwrap_or("")),
             )
             .await?;
-        let stored = Self::parse(fields)?;
+        let given_new_code = !fields.is_empty();
+        let stored = if given_new_code {
+            Self::parse(fields)?
+        } else {
+            Self::as_stored(fresh)
+        };
         // The script wrote the index entry of a fresh verification on a single Redis; a
         // cluster keeps it in another slot, and a verification given a new code keeps its
         // id, whose entry must now live as long as it does.
-        if !single || stored.id != fresh.id {
+        if !single || given_new_code {
             let _: () = self
                 .command(
                     redis::cmd("SET")
