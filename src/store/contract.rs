@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::{
-    CheckDecision, Guarded, IdempotencyClaim, SlotDecision, StoredResponse, VerificationKey,
-    VerificationStore,
+    CheckDecision, Guarded, IdempotencyClaim, SlotDecision, StartDecision, StoredResponse,
+    VerificationKey, VerificationStore,
 };
 use crate::code::{CodeAlphabet, CodeFormat, CodeHash, CodeHasher};
 use crate::domain::guard::{FraudLimits, GuardLimits, GuardRefusal, SendFacts};
@@ -139,6 +139,7 @@ pub(crate) async fn run_all(make: impl Fn() -> Box<dyn VerificationStore>) {
     wrong_codes_end_the_verification_at_the_maximum(&*make()).await;
     failures_lock_the_number_across_new_codes(&*make()).await;
     send_slots_follow_the_limits(&*make()).await;
+    a_start_issues_the_code_only_when_every_step_grants(&*make()).await;
     without_an_address_no_address_limit_applies(&*make()).await;
     the_fraud_guard_counts_blocks_and_gives_back(&*make()).await;
     the_country_cap_and_the_budget_hold(&*make()).await;
@@ -522,6 +523,84 @@ async fn send_slots_follow_the_limits(store: &dyn VerificationStore) {
             .unwrap(),
         SlotDecision::Refused(_)
     ));
+}
+
+/// `take_slot_and_issue` through each of its paths: the number alone, with an address,
+/// with the guard, with both; a refusal by the limits and by the guard issues nothing.
+async fn a_start_issues_the_code_only_when_every_step_grants(store: &dyn VerificationStore) {
+    let limits = GuardLimits {
+        fraud: Some(FRAUD),
+        ..Default::default()
+    };
+    let ip: Option<std::net::IpAddr> = "10.0.0.20".parse().ok();
+    let start = |v: Verification, ip: Option<std::net::IpAddr>, guarded: bool, at: u64| {
+        let facts = facts(&v.to, 0);
+        async move {
+            let guard = guarded.then_some(Guarded {
+                facts: &facts,
+                limits: &limits,
+            });
+            store
+                .take_slot_and_issue(v, ip, t(at), &SEND, guard)
+                .await
+                .unwrap()
+        }
+    };
+    let issued = |decision: StartDecision| match decision {
+        StartDecision::Issued(v) => *v,
+        other => panic!("not issued: {other:?}"),
+    };
+    let read = |id: String| async move { store.get(&id).await.unwrap() };
+
+    let first = issued(start(fresh(&phone(50), "111111", t(0)), None, false, 0).await);
+    assert_eq!(read(first.id.clone()).await.as_ref(), Some(&first));
+    let early = fresh(&phone(50), "222222", t(10));
+    assert_eq!(
+        start(early, None, false, 10).await,
+        StartDecision::Refused(crate::domain::RetryAfter(Duration::from_secs(20)))
+    );
+    assert_eq!(
+        read(first.id.clone()).await.as_ref(),
+        Some(&first),
+        "a refused start issues no code"
+    );
+    let again = issued(start(fresh(&phone(50), "333333", t(40)), None, false, 40).await);
+    assert_eq!(
+        again.id, first.id,
+        "the pending verification gets the new code"
+    );
+    assert_eq!(again.checker, fresh(&phone(50), "333333", t(40)).checker);
+    assert_eq!(read(first.id.clone()).await.as_ref(), Some(&again));
+    assert_eq!(
+        store.number_of(&first.id).await.unwrap().as_deref(),
+        Some(phone(50).e164())
+    );
+
+    let by_address = issued(start(fresh(&phone(51), "111111", t(0)), ip, false, 0).await);
+    assert_eq!(
+        read(by_address.id.clone()).await.as_ref(),
+        Some(&by_address)
+    );
+    let both = issued(start(fresh(&phone(52), "111111", t(1)), ip, true, 1).await);
+    assert_eq!(read(both.id.clone()).await.as_ref(), Some(&both));
+    // Two more unapproved sends to the prefix, then the guard blocks it: nothing issued.
+    for n in 53..55 {
+        issued(start(fresh(&phone(n), "111111", t(2)), None, true, 2).await);
+    }
+    let blocked = fresh(&phone(55), "111111", t(3));
+    assert_eq!(
+        start(blocked, None, true, 3).await,
+        StartDecision::Guarded(GuardRefusal::FraudBlocked { newly: true })
+    );
+    assert_eq!(store.current_for(&phone(55)).await.unwrap(), None);
+    assert_eq!(
+        store
+            .take_send_slot(&phone(55), None, t(4), &SEND, None)
+            .await
+            .unwrap(),
+        SlotDecision::Granted,
+        "the number's slot was given back"
+    );
 }
 
 async fn without_an_address_no_address_limit_applies(store: &dyn VerificationStore) {

@@ -20,8 +20,8 @@ use redis::{FromRedisValue, Script, ScriptInvocation};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    CheckDecision, Guarded, IdempotencyClaim, RETAIN_AFTER_EXPIRY, SlotDecision, StoreError,
-    StoredResponse, VerificationKey, VerificationStore,
+    CheckDecision, Guarded, IdempotencyClaim, RETAIN_AFTER_EXPIRY, SlotDecision, StartDecision,
+    StoreError, StoredResponse, VerificationKey, VerificationStore,
 };
 use crate::code::CodeHash;
 use crate::domain::guard::{self, FraudLimits, GuardLimits, GuardRefusal, SendFacts};
@@ -71,7 +71,8 @@ local function wait_for_room(slots, total, max, window, now)
 end
 "#;
 
-/// KEYS: lock, sends. ARGV: now, cooldown, max, window, slot. {wait, previous last}.
+/// KEYS: lock, sends. ARGV: now, cooldown, max, window, slot. {wait, previous last,
+/// issued} (see `granted`).
 const TAKE_NUMBER_SLOT: &str = r#"
 local now, cooldown, max, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local wait = 0
@@ -82,11 +83,11 @@ local last = tonumber(last_raw)
 if last and now < last + cooldown then wait = math.max(wait, last + cooldown - now) end
 local total, slots = window_slots(KEYS[2], 's', now, window)
 wait = math.max(wait, wait_for_room(slots, total, max, window, now))
-if wait > 0 then return {wait, ''} end
+if wait > 0 then return {wait, '', {}} end
 redis.call('HINCRBY', KEYS[2], 's' .. ARGV[5], 1)
 redis.call('HSET', KEYS[2], 'last', ARGV[1])
 redis.call('PEXPIREAT', KEYS[2], math.max(tonumber(ARGV[5]) + window, now + cooldown))
-return {0, last_raw or ''}
+return granted({0, last_raw or ''})
 "#;
 
 /// KEYS: sends. ARGV: slot, the `last` this start wrote, the `last` before it.
@@ -98,15 +99,16 @@ end
 return 1
 "#;
 
-/// KEYS: sends from the address. ARGV: now, max, window, slot, 'take' or 'peek'. The wait.
+/// KEYS: sends from the address. ARGV: now, max, window, slot, 'take' or 'peek'. {wait,
+/// issued}.
 const TAKE_IP_SLOT: &str = r#"
 local now, max, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local total, slots = window_slots(KEYS[1], 's', now, window)
 local wait = wait_for_room(slots, total, max, window, now)
-if wait > 0 or ARGV[5] == 'peek' then return wait end
+if wait > 0 or ARGV[5] == 'peek' then return {wait, {}} end
 redis.call('HINCRBY', KEYS[1], 's' .. ARGV[4], 1)
 redis.call('PEXPIREAT', KEYS[1], tonumber(ARGV[4]) + window)
-return 0
+return granted({0})
 "#;
 
 /// KEYS: a window hash. ARGV: slot.
@@ -117,13 +119,13 @@ return 1
 
 /// KEYS: prefix, country, the day's spend. ARGV: now, fraud on, fraud window, min sends,
 /// min conversion, block, prefix slot, country cap (0: none), country slot, daily limit
-/// (0: none), cost, spend key expiry. {'ok'|'fraud'|'country'|'spend', detail}.
+/// (0: none), cost, spend key expiry. {'ok'|'fraud'|'country'|'spend', detail, issued}.
 const ADMIT: &str = r#"
 local now = tonumber(ARGV[1])
 local fraud, fwin = ARGV[2] == '1', tonumber(ARGV[3])
 if fraud then
   local blocked = tonumber(redis.call('HGET', KEYS[1], 'blocked'))
-  if blocked and now < blocked then return {'fraud', 0} end
+  if blocked and now < blocked then return {'fraud', 0, {}} end
   if blocked then redis.call('HDEL', KEYS[1], 'blocked') end
   local sends = window_slots(KEYS[1], 's', now, fwin)
   local approvals = window_slots(KEYS[1], 'a', now, fwin)
@@ -131,18 +133,18 @@ if fraud then
     local blocked_until = now + tonumber(ARGV[6])
     redis.call('HSET', KEYS[1], 'blocked', blocked_until)
     redis.call('PEXPIREAT', KEYS[1], math.max(blocked_until, now + fwin))
-    return {'fraud', 1}
+    return {'fraud', 1, {}}
   end
 end
 local cap, hour = tonumber(ARGV[8]), 3600000
 if cap > 0 then
   local total, slots = window_slots(KEYS[2], 's', now, hour)
   local wait = wait_for_room(slots, total, cap, hour, now)
-  if wait > 0 then return {'country', wait} end
+  if wait > 0 then return {'country', wait, {}} end
 end
 local limit, cost = tonumber(ARGV[10]), tonumber(ARGV[11])
 local spent = tonumber(redis.call('GET', KEYS[3]) or '0')
-if limit > 0 and spent + cost > limit then return {'spend', 0} end
+if limit > 0 and spent + cost > limit then return {'spend', 0, {}} end
 if fraud then
   redis.call('HINCRBY', KEYS[1], 's' .. ARGV[7], 1)
   redis.call('PEXPIREAT', KEYS[1], now + fwin)
@@ -153,7 +155,7 @@ if cap > 0 then
 end
 redis.call('INCRBY', KEYS[3], cost)
 redis.call('PEXPIREAT', KEYS[3], ARGV[12])
-return {'ok', 0}
+return granted({'ok', 0})
 "#;
 
 /// KEYS: prefix. ARGV: now, fraud window, slot.
@@ -165,35 +167,56 @@ redis.call('PEXPIREAT', KEYS[1], math.max(now + fwin, blocked))
 return 1
 "#;
 
-/// KEYS: the number's current id, the fresh verification, and (on a single Redis, where
-/// any key may be reached) the fresh id's index entry. ARGV: the verification key prefix,
-/// now, then the fresh verification's fields. The pending verification given the new
-/// code, as HGETALL; nothing when the fresh one was stored (the caller has it).
-const ISSUE_CODE: &str = r#"
-local now, keep_until = tonumber(ARGV[2]), tonumber(ARGV[9])
-local current = redis.call('GET', KEYS[1])
-if current then
-  local key = ARGV[1] .. current
-  local status = redis.call('HGET', key, 'status')
-  if status == 'pending' and now < tonumber(redis.call('HGET', key, 'expires')) then
-    if (redis.call('HGET', key, 'browser') or '') == ARGV[11] then
-      redis.call('HSET', key, 'hash', ARGV[5], 'channel', ARGV[6], 'sent', ARGV[7], 'expires', ARGV[8], 'voice', ARGV[10],
-        'locale', ARGV[12], 'owner', '')
-      redis.call('PEXPIREAT', key, keep_until)
-      redis.call('PEXPIREAT', KEYS[1], keep_until)
-      return redis.call('HGETALL', key)
+/// Lua that issues a code: `issue(cur, vkey, index, A)` with the number's current id, the
+/// fresh verification's key and (on a single Redis, where any key may be reached) the
+/// fresh id's index entry; `A`: the verification key prefix, now, then the fresh
+/// verification's fields. Answers the pending verification given the new code, as
+/// HGETALL, or nothing when the fresh one was stored (the caller has it).
+const ISSUE_LUA: &str = r#"
+local function issue(cur, vkey, index, A)
+  local now, keep_until = tonumber(A[2]), tonumber(A[9])
+  local current = redis.call('GET', cur)
+  if current then
+    local key = A[1] .. current
+    local status = redis.call('HGET', key, 'status')
+    if status == 'pending' and now < tonumber(redis.call('HGET', key, 'expires')) then
+      if (redis.call('HGET', key, 'browser') or '') == A[11] then
+        redis.call('HSET', key, 'hash', A[5], 'channel', A[6], 'sent', A[7], 'expires', A[8], 'voice', A[10],
+          'locale', A[12], 'owner', '')
+        redis.call('PEXPIREAT', key, keep_until)
+        redis.call('PEXPIREAT', cur, keep_until)
+        return redis.call('HGETALL', key)
+      end
+      redis.call('HSET', key, 'status', 'canceled', 'voice', '')
     end
-    redis.call('HSET', key, 'status', 'canceled', 'voice', '')
   end
+  redis.call('HSET', vkey, 'id', A[3], 'to', A[4], 'hash', A[5], 'channel', A[6], 'created', A[7],
+    'sent', A[7], 'expires', A[8], 'voice', A[10], 'status', 'pending', 'failed', 0, 'attempts', '[]',
+    'browser', A[11], 'locale', A[12], 'region', A[13])
+  redis.call('PEXPIREAT', vkey, keep_until)
+  redis.call('SET', cur, A[3], 'PXAT', keep_until)
+  if index then redis.call('SET', index, A[4], 'PXAT', keep_until) end
+  return {}
 end
-redis.call('HSET', KEYS[2], 'id', ARGV[3], 'to', ARGV[4], 'hash', ARGV[5], 'channel', ARGV[6], 'created', ARGV[7],
-  'sent', ARGV[7], 'expires', ARGV[8], 'voice', ARGV[10], 'status', 'pending', 'failed', 0, 'attempts', '[]',
-  'browser', ARGV[11], 'locale', ARGV[12], 'region', ARGV[13])
-redis.call('PEXPIREAT', KEYS[2], keep_until)
-redis.call('SET', KEYS[1], ARGV[3], 'PXAT', keep_until)
-if KEYS[3] then redis.call('SET', KEYS[3], ARGV[4], 'PXAT', keep_until) end
-return {}
 "#;
+
+const ISSUE_CODE: &str = "return issue(KEYS[1], KEYS[2], KEYS[3], ARGV)";
+
+/// The end of a script that takes a send slot, when it grants one: `granted(answer)`
+/// appends to the answer what issuing answered, or nothing when this step issues nothing.
+const GRANTED_ALONE: &str = "local function granted(r) table.insert(r, {}) return r end\n";
+
+/// `granted` for a script that is the last step of a start and issues the code too: the
+/// issue's keys follow the script's own `own_keys` keys, its arguments the `own_args`.
+fn granted_issuing(own_keys: usize, own_args: usize) -> String {
+    format!(
+        "local function granted(r)\n  table.insert(r, issue(KEYS[{}], KEYS[{}], KEYS[{}], {{unpack(ARGV, {})}}))\n  return r\nend\n",
+        own_keys + 1,
+        own_keys + 2,
+        own_keys + 3,
+        own_args + 1
+    )
+}
 
 const ADD_ATTEMPT: &str = r#"
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -429,12 +452,34 @@ impl PerThread {
     }
 }
 
+/// A step of a start that takes a send slot: alone, or, as a start's last step, issuing
+/// the code too.
+struct SlotStep {
+    alone: Script,
+    issuing: Script,
+}
+
+impl SlotStep {
+    /// `body` counts over sliding windows and uses `own_keys` keys and `own_args` arguments.
+    fn new(body: &str, own_keys: usize, own_args: usize) -> Self {
+        let issuing = granted_issuing(own_keys, own_args);
+        Self {
+            alone: Script::new(&format!("{WINDOW_LUA}{GRANTED_ALONE}{body}")),
+            issuing: Script::new(&format!("{WINDOW_LUA}{ISSUE_LUA}{issuing}{body}")),
+        }
+    }
+
+    fn script(&self, issuing: bool) -> &Script {
+        if issuing { &self.issuing } else { &self.alone }
+    }
+}
+
 struct Scripts {
-    take_number_slot: Script,
+    take_number_slot: SlotStep,
     untake_number_slot: Script,
-    take_ip_slot: Script,
+    take_ip_slot: SlotStep,
     untake_slot: Script,
-    admit: Script,
+    admit: SlotStep,
     approve: Script,
     issue_code: Script,
     add_attempt: Script,
@@ -447,21 +492,16 @@ struct Scripts {
     complete_key: Script,
 }
 
-/// A script that counts over sliding windows, with the shared helpers prepended.
-fn windowed(body: &str) -> Script {
-    Script::new(&format!("{WINDOW_LUA}{body}"))
-}
-
 impl Scripts {
     fn new() -> Self {
         Self {
-            take_number_slot: windowed(TAKE_NUMBER_SLOT),
+            take_number_slot: SlotStep::new(TAKE_NUMBER_SLOT, 2, 5),
             untake_number_slot: Script::new(UNTAKE_NUMBER_SLOT),
-            take_ip_slot: windowed(TAKE_IP_SLOT),
+            take_ip_slot: SlotStep::new(TAKE_IP_SLOT, 1, 5),
             untake_slot: Script::new(UNTAKE_SLOT),
-            admit: windowed(ADMIT),
+            admit: SlotStep::new(ADMIT, 3, 12),
             approve: Script::new(APPROVE),
-            issue_code: Script::new(ISSUE_CODE),
+            issue_code: Script::new(&format!("{ISSUE_LUA}{ISSUE_CODE}")),
             add_attempt: Script::new(ADD_ATTEMPT),
             set_delivery: Script::new(SET_DELIVERY),
             end_pending: Script::new(END_PENDING),
@@ -471,6 +511,32 @@ impl Scripts {
             claim_key: Script::new(CLAIM_KEY),
             complete_key: Script::new(COMPLETE_KEY),
         }
+    }
+}
+
+/// What issuing a code sends to Redis, built once: to the issue script, or after the own
+/// keys and arguments of a start's last step.
+struct IssueCall {
+    keys: Vec<String>,
+    args: Vec<String>,
+    /// Until when the verification and its index entry are kept, in milliseconds.
+    keep_until: u64,
+}
+
+impl IssueCall {
+    fn append<'a, 'i>(
+        issue: Option<&IssueCall>,
+        invocation: &'a mut ScriptInvocation<'i>,
+    ) -> &'a mut ScriptInvocation<'i> {
+        if let Some(issue) = issue {
+            for key in &issue.keys {
+                invocation.key(key);
+            }
+            for arg in &issue.args {
+                invocation.arg(arg);
+            }
+        }
+        invocation
     }
 }
 
@@ -624,39 +690,39 @@ impl RedisStore {
         format!("{}{{guard}}:{kind}:{name}", self.prefix)
     }
 
-    /// Has the guard admit one send; `None` when it does.
+    /// Has the guard admit one send (`None` when it does), and, with `issue`, issue the
+    /// code when it does: what issuing answered comes second.
     async fn admit(
         &self,
         facts: &SendFacts,
         limits: &GuardLimits,
         now: SystemTime,
-    ) -> Result<Option<GuardRefusal>, StoreError> {
+        issue: Option<&IssueCall>,
+    ) -> Result<(Option<GuardRefusal>, Vec<String>), StoreError> {
         let now_ms = millis(now);
         let day = guard::utc_day(now);
         let fraud = limits.fraud;
         let fraud_window = fraud.map_or(Duration::from_secs(1), |f| f.window);
-        let (outcome, detail): (String, u64) = self
-            .run(
-                self.scripts
-                    .admit
-                    .key(self.guard_key("prefix", &facts.prefix))
-                    .key(self.guard_key("country", &facts.country))
-                    .key(self.guard_key("spend", &day.to_string()))
-                    .arg(now_ms)
-                    .arg(if fraud.is_some() { "1" } else { "0" })
-                    .arg(fraud_window.as_millis() as u64)
-                    .arg(fraud.map_or(0, |f| f.min_sends))
-                    .arg(fraud.map_or(0.0, |f| f.min_conversion).to_string())
-                    .arg(fraud.map_or(0, |f| f.block.as_millis() as u64))
-                    .arg(slot_start(now_ms, fraud_window))
-                    .arg(limits.country_cap.unwrap_or(0))
-                    .arg(slot_start(now_ms, guard::HOUR))
-                    .arg(limits.daily_limit_micros.unwrap_or(0))
-                    .arg(facts.cost_micros)
-                    .arg((day + 2) * 24 * 3600 * 1000),
-            )
-            .await?;
-        Ok(match outcome.as_str() {
+        let mut invocation = self.scripts.admit.script(issue.is_some()).prepare_invoke();
+        invocation
+            .key(self.guard_key("prefix", &facts.prefix))
+            .key(self.guard_key("country", &facts.country))
+            .key(self.guard_key("spend", &day.to_string()))
+            .arg(now_ms)
+            .arg(if fraud.is_some() { "1" } else { "0" })
+            .arg(fraud_window.as_millis() as u64)
+            .arg(fraud.map_or(0, |f| f.min_sends))
+            .arg(fraud.map_or(0.0, |f| f.min_conversion).to_string())
+            .arg(fraud.map_or(0, |f| f.block.as_millis() as u64))
+            .arg(slot_start(now_ms, fraud_window))
+            .arg(limits.country_cap.unwrap_or(0))
+            .arg(slot_start(now_ms, guard::HOUR))
+            .arg(limits.daily_limit_micros.unwrap_or(0))
+            .arg(facts.cost_micros)
+            .arg((day + 2) * 24 * 3600 * 1000);
+        IssueCall::append(issue, &mut invocation);
+        let (outcome, detail, issued): (String, u64, Vec<String>) = self.run(&invocation).await?;
+        let refusal = match outcome.as_str() {
             "ok" => None,
             "fraud" => Some(GuardRefusal::FraudBlocked { newly: detail == 1 }),
             "country" => Some(GuardRefusal::CountryCapped(RetryAfter(
@@ -664,7 +730,206 @@ impl RedisStore {
             ))),
             "spend" => Some(GuardRefusal::SpendLimit(guard::until_next_day(now))),
             _ => return Err(corrupt("guard answer")),
+        };
+        Ok((refusal, issued))
+    }
+
+    /// Takes a send slot, in up to three atomic steps, because a number, an address and
+    /// the guard's counters live in different cluster slots: the number's slot, then the
+    /// address's, then the guard's admission. A refusal gives back what the earlier steps
+    /// took, so nothing is ever over-granted. With `issue`, the last step issues the code
+    /// too when it may reach the number's keys (always on a single Redis; on a cluster
+    /// when it is the number's own step): its answer comes second, `None` when no step
+    /// issued it.
+    async fn take_slot(
+        &self,
+        to: &PhoneNumber,
+        ip: Option<IpAddr>,
+        now: SystemTime,
+        limits: &SendLimits,
+        guard: Option<Guarded<'_>>,
+        issue: Option<&IssueCall>,
+    ) -> Result<(SlotDecision, Option<Vec<String>>), StoreError> {
+        let single = self.single();
+        let now_ms = millis(now);
+        let e164 = to.e164();
+        let sends_key = self.number_key(e164, "sendw");
+        let number_slot = slot_start(now_ms, limits.number_window);
+        let ip_key = ip.map(|ip| format!("{}ip:{{{ip}}}:w", self.prefix));
+        let ip_slot = slot_start(now_ms, limits.ip_window);
+        let (number_issues, ip_issues, admit_issues) = match (&ip_key, &guard) {
+            (None, None) => (issue, None, None),
+            (Some(_), None) => (None, issue.filter(|_| single), None),
+            (_, Some(_)) => (None, None, issue.filter(|_| single)),
+        };
+
+        let mut invocation = self
+            .scripts
+            .take_number_slot
+            .script(number_issues.is_some())
+            .prepare_invoke();
+        invocation
+            .key(self.number_key(e164, "lock"))
+            .key(&sends_key)
+            .arg(now_ms)
+            .arg(limits.cooldown.as_millis() as u64)
+            .arg(limits.max_per_number)
+            .arg(limits.number_window.as_millis() as u64)
+            .arg(number_slot);
+        IssueCall::append(number_issues, &mut invocation);
+        let (number_wait, previous_last, issued): (u64, String, Vec<String>) =
+            self.run(&invocation).await?;
+        let take_ip =
+            |mode, issue| self.take_ip_slot(ip_key.as_deref(), now_ms, limits, mode, issue);
+        if number_wait > 0 {
+            // The person can only retry once every limit has passed.
+            let (ip_wait, _) = take_ip("peek", None).await?;
+            return Ok((refused(number_wait.max(ip_wait)), None));
+        }
+        if number_issues.is_some() {
+            return Ok((SlotDecision::Granted, Some(issued)));
+        }
+        let untake_number = || async {
+            self.run::<i64>(
+                self.scripts
+                    .untake_number_slot
+                    .key(&sends_key)
+                    .arg(number_slot)
+                    .arg(now_ms)
+                    .arg(&previous_last),
+            )
+            .await
+        };
+        let (ip_wait, issued) = take_ip("take", ip_issues).await?;
+        if ip_wait > 0 {
+            untake_number().await?;
+            return Ok((refused(ip_wait), None));
+        }
+        let Some(Guarded {
+            facts,
+            limits: guard,
+        }) = guard
+        else {
+            return Ok((SlotDecision::Granted, ip_issues.map(|_| issued)));
+        };
+        match self.admit(facts, guard, now, admit_issues).await? {
+            (None, issued) => Ok((SlotDecision::Granted, admit_issues.map(|_| issued))),
+            (Some(refusal), _) => {
+                if let Some(key) = &ip_key {
+                    self.run::<i64>(self.scripts.untake_slot.key(key).arg(ip_slot))
+                        .await?;
+                }
+                untake_number().await?;
+                Ok((SlotDecision::Guarded(refusal), None))
+            }
+        }
+    }
+
+    /// The address's step of `take_slot` (`mode`: "take" or "peek"); nothing to wait for
+    /// without an address.
+    async fn take_ip_slot(
+        &self,
+        key: Option<&str>,
+        now_ms: u64,
+        limits: &SendLimits,
+        mode: &str,
+        issue: Option<&IssueCall>,
+    ) -> Result<(u64, Vec<String>), StoreError> {
+        let Some(key) = key else {
+            return Ok((0, Vec::new()));
+        };
+        let mut invocation = self
+            .scripts
+            .take_ip_slot
+            .script(issue.is_some())
+            .prepare_invoke();
+        invocation
+            .key(key)
+            .arg(now_ms)
+            .arg(limits.max_per_ip)
+            .arg(limits.ip_window.as_millis() as u64)
+            .arg(slot_start(now_ms, limits.ip_window))
+            .arg(mode);
+        IssueCall::append(issue, &mut invocation);
+        self.run(&invocation).await
+    }
+
+    /// Whether this is a single Redis (any script may reach any key), not a cluster.
+    fn single(&self) -> bool {
+        matches!(self.connection, Connection::Single(_))
+    }
+
+    /// The keys and arguments that issue `fresh`'s code.
+    fn issue_call(&self, fresh: &Verification, now: SystemTime) -> Result<IssueCall, StoreError> {
+        let e164 = fresh.to.e164();
+        let keep_until = millis(fresh.expires_at + self.retain_ended);
+        let voice = match &fresh.voice {
+            Some(ticket) => serde_json::to_string(ticket)
+                .map_err(|e| StoreError::caused_by("cannot encode a voice ticket", e))?,
+            None => String::new(),
+        };
+        let mut keys = vec![
+            self.number_key(e164, "cur"),
+            self.verification_key(e164, &fresh.id),
+        ];
+        if self.single() {
+            keys.push(self.index_key(&fresh.id));
+        }
+        let hash = match &fresh.checker {
+            Checker::Hash(hash) => Self::hash_hex(hash),
+            Checker::Provider(_) => String::new(),
+        };
+        let args = vec![
+            self.number_key(e164, "v:"),
+            millis(now).to_string(),
+            fresh.id.clone(),
+            e164.to_string(),
+            hash,
+            fresh.channel.as_str().to_string(),
+            millis(fresh.last_sent_at).to_string(),
+            millis(fresh.expires_at).to_string(),
+            keep_until.to_string(),
+            voice,
+            fresh.browser.clone().unwrap_or_default(),
+            fresh.locale.tag().to_string(),
+            fresh.to.region().unwrap_or("").to_string(),
+        ];
+        Ok(IssueCall {
+            keys,
+            args,
+            keep_until,
         })
+    }
+
+    /// What is stored after issuing `fresh`'s code, from what issuing answered; and the
+    /// index entry the script could not write.
+    async fn issued(
+        &self,
+        fresh: Verification,
+        fields: Vec<String>,
+        issue: &IssueCall,
+    ) -> Result<Verification, StoreError> {
+        let given_new_code = !fields.is_empty();
+        let stored = if given_new_code {
+            Self::parse(fields)?
+        } else {
+            Self::as_stored(fresh)
+        };
+        // The script wrote the index entry of a fresh verification on a single Redis; a
+        // cluster keeps it in another slot, and a verification given a new code keeps its
+        // id, whose entry must now live as long as it does.
+        if !self.single() || given_new_code {
+            let _: () = self
+                .command(
+                    redis::cmd("SET")
+                        .arg(self.index_key(&stored.id))
+                        .arg(stored.to.e164())
+                        .arg("PXAT")
+                        .arg(issue.keep_until),
+                )
+                .await?;
+        }
+        Ok(stored)
     }
 
     fn record_key(&self, kind: &str, key: &str) -> String {
@@ -811,89 +1076,30 @@ impl VerificationStore for RedisStore {
         limits: &SendLimits,
         guard: Option<Guarded<'_>>,
     ) -> Result<SlotDecision, StoreError> {
-        // Up to three atomic steps, because a number, an address and the guard's counters
-        // live in different cluster slots: the number's slot, then the address's, then
-        // the guard's admission. A refusal gives back what the earlier steps took, so
-        // nothing is ever over-granted.
-        let now_ms = millis(now);
-        let e164 = to.e164();
-        let sends_key = self.number_key(e164, "sendw");
-        let number_slot = slot_start(now_ms, limits.number_window);
-        let (number_wait, previous_last): (u64, String) = self
-            .run(
-                self.scripts
-                    .take_number_slot
-                    .key(self.number_key(e164, "lock"))
-                    .key(&sends_key)
-                    .arg(now_ms)
-                    .arg(limits.cooldown.as_millis() as u64)
-                    .arg(limits.max_per_number)
-                    .arg(limits.number_window.as_millis() as u64)
-                    .arg(number_slot),
-            )
+        let (decision, _) = self.take_slot(to, ip, now, limits, guard, None).await?;
+        Ok(decision)
+    }
+
+    async fn take_slot_and_issue(
+        &self,
+        fresh: Verification,
+        ip: Option<IpAddr>,
+        now: SystemTime,
+        limits: &SendLimits,
+        guard: Option<Guarded<'_>>,
+    ) -> Result<StartDecision, StoreError> {
+        let issue = self.issue_call(&fresh, now)?;
+        let (decision, issued) = self
+            .take_slot(&fresh.to, ip, now, limits, guard, Some(&issue))
             .await?;
-        let ip_key = ip.map(|ip| format!("{}ip:{{{ip}}}:w", self.prefix));
-        let ip_slot = slot_start(now_ms, limits.ip_window);
-        let take_ip = |mode: &'static str| {
-            let key = ip_key.clone();
-            async move {
-                match key {
-                    Some(key) => {
-                        self.run::<u64>(
-                            self.scripts
-                                .take_ip_slot
-                                .key(key)
-                                .arg(now_ms)
-                                .arg(limits.max_per_ip)
-                                .arg(limits.ip_window.as_millis() as u64)
-                                .arg(ip_slot)
-                                .arg(mode),
-                        )
-                        .await
-                    }
-                    None => Ok(0),
-                }
-            }
-        };
-        if number_wait > 0 {
-            // The person can only retry once every limit has passed.
-            let ip_wait = take_ip("peek").await?;
-            return Ok(refused(number_wait.max(ip_wait)));
-        }
-        let untake_number = || async {
-            self.run::<i64>(
-                self.scripts
-                    .untake_number_slot
-                    .key(&sends_key)
-                    .arg(number_slot)
-                    .arg(now_ms)
-                    .arg(&previous_last),
-            )
-            .await
-        };
-        let ip_wait = take_ip("take").await?;
-        if ip_wait > 0 {
-            untake_number().await?;
-            return Ok(refused(ip_wait));
-        }
-        let Some(Guarded {
-            facts,
-            limits: guard,
-        }) = guard
-        else {
-            return Ok(SlotDecision::Granted);
-        };
-        match self.admit(facts, guard, now).await? {
-            None => Ok(SlotDecision::Granted),
-            Some(refusal) => {
-                if let Some(key) = &ip_key {
-                    self.run::<i64>(self.scripts.untake_slot.key(key).arg(ip_slot))
-                        .await?;
-                }
-                untake_number().await?;
-                Ok(SlotDecision::Guarded(refusal))
-            }
-        }
+        Ok(match decision {
+            SlotDecision::Granted => StartDecision::Issued(Box::new(match issued {
+                Some(fields) => self.issued(fresh, fields, &issue).await?,
+                None => self.issue_code(fresh, now).await?,
+            })),
+            SlotDecision::Refused(wait) => StartDecision::Refused(wait),
+            SlotDecision::Guarded(refusal) => StartDecision::Guarded(refusal),
+        })
     }
 
     async fn record_approval(
@@ -921,63 +1127,11 @@ impl VerificationStore for RedisStore {
         fresh: Verification,
         now: SystemTime,
     ) -> Result<Verification, StoreError> {
-        let e164 = fresh.to.e164().to_string();
-        let keep_until = millis(fresh.expires_at + self.retain_ended);
-        let voice = match &fresh.voice {
-            Some(ticket) => serde_json::to_string(ticket)
-                .map_err(|e| StoreError::caused_by("cannot encode a voice ticket", e))?,
-            None => String::new(),
-        };
-        let single = matches!(self.connection, Connection::Single(_));
+        let issue = self.issue_call(&fresh, now)?;
         let mut invocation = self.scripts.issue_code.prepare_invoke();
-        invocation
-            .key(self.number_key(&e164, "cur"))
-            .key(self.verification_key(&e164, &fresh.id));
-        if single {
-            invocation.key(self.index_key(&fresh.id));
-        }
-        let fields: Vec<String> = self
-            .run(
-                invocation
-                    .arg(self.number_key(&e164, "v:"))
-                    .arg(millis(now))
-                    .arg(&fresh.id)
-                    .arg(&e164)
-                    .arg(match &fresh.checker {
-                        Checker::Hash(hash) => Self::hash_hex(hash),
-                        Checker::Provider(_) => String::new(),
-                    })
-                    .arg(fresh.channel.as_str())
-                    .arg(millis(fresh.last_sent_at))
-                    .arg(millis(fresh.expires_at))
-                    .arg(keep_until)
-                    .arg(voice)
-                    .arg(fresh.browser.as_deref().unwrap_or(""))
-                    .arg(fresh.locale.tag())
-                    .arg(fresh.to.region().unwrap_or("")),
-            )
-            .await?;
-        let given_new_code = !fields.is_empty();
-        let stored = if given_new_code {
-            Self::parse(fields)?
-        } else {
-            Self::as_stored(fresh)
-        };
-        // The script wrote the index entry of a fresh verification on a single Redis; a
-        // cluster keeps it in another slot, and a verification given a new code keeps its
-        // id, whose entry must now live as long as it does.
-        if !single || given_new_code {
-            let _: () = self
-                .command(
-                    redis::cmd("SET")
-                        .arg(self.index_key(&stored.id))
-                        .arg(&e164)
-                        .arg("PXAT")
-                        .arg(keep_until),
-                )
-                .await?;
-        }
-        Ok(stored)
+        IssueCall::append(Some(&issue), &mut invocation);
+        let fields: Vec<String> = self.run(&invocation).await?;
+        self.issued(fresh, fields, &issue).await
     }
 
     async fn add_send_attempt(

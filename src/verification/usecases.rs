@@ -8,7 +8,7 @@ use crate::domain::rules::{self, CheckRefusal};
 use crate::domain::{Channel, Checker, Status, Verdict, Verification, VoiceTicket};
 use crate::i18n::Locale;
 use crate::phone::PhoneNumber;
-use crate::store::{CheckDecision, Guarded, SlotDecision, VerificationKey};
+use crate::store::{CheckDecision, Guarded, StartDecision, VerificationKey};
 
 use super::{CheckResult, StoreError, Verifier, VerifyError};
 
@@ -53,8 +53,6 @@ impl Verifier {
         }
         let now = self.clock.now();
         let test_code = self.policy.test_code(to).cloned();
-        self.take_send_slot(to, channel, requester, test_code.is_some(), now)
-            .await?;
         let code = test_code
             .clone()
             .unwrap_or_else(|| self.policy.format.generate());
@@ -73,23 +71,25 @@ impl Verifier {
             browser: requester.browser.clone(),
             locale: requester.locale.unwrap_or(self.policy.default_locale),
         };
-        let verification = self.store.issue_code(fresh, now).await?;
+        let verification = self
+            .take_slot_and_issue(fresh, requester, test_code.is_some(), now)
+            .await?;
         if test_code.is_some() {
             return self.deliver_nowhere(verification).await;
         }
         self.deliver(verification, &code).await
     }
 
-    /// Takes a send slot: the number's and the address's limits, then (except for test
-    /// numbers) the guard's.
-    async fn take_send_slot(
+    /// Takes a send slot (the number's and the address's limits, then, except for test
+    /// numbers, the guard's) and, when it is granted, issues `fresh`'s code.
+    async fn take_slot_and_issue(
         &self,
-        to: &PhoneNumber,
-        channel: Channel,
+        fresh: Verification,
         requester: &Requester,
         test_number: bool,
         now: std::time::SystemTime,
-    ) -> Result<(), VerifyError> {
+    ) -> Result<Verification, VerifyError> {
+        let (to, channel) = (&fresh.to, fresh.channel);
         let ip = requester
             .ip
             .map(|ip| rules::ip_bucket(ip, self.policy.ipv6_prefix_len));
@@ -103,10 +103,10 @@ impl Verifier {
             });
         let decision = self
             .store
-            .take_send_slot(to, ip, now, &self.policy.send, guard)
+            .take_slot_and_issue(fresh, ip, now, &self.policy.send, guard)
             .await?;
         let refusal = match decision {
-            SlotDecision::Granted => {
+            StartDecision::Issued(verification) => {
                 if let Some(facts) = &facts {
                     self.metrics.estimated_spend(
                         &facts.country,
@@ -114,14 +114,14 @@ impl Verifier {
                         facts.cost_micros,
                     );
                 }
-                return Ok(());
+                return Ok(*verification);
             }
-            SlotDecision::Refused(wait)
-            | SlotDecision::Guarded(GuardRefusal::CountryCapped(wait)) => {
+            StartDecision::Refused(wait)
+            | StartDecision::Guarded(GuardRefusal::CountryCapped(wait)) => {
                 tracing::info!(retry_after = wait.secs(), "send refused by limits");
                 VerifyError::RateLimited(wait)
             }
-            SlotDecision::Guarded(GuardRefusal::FraudBlocked { newly }) => {
+            StartDecision::Guarded(GuardRefusal::FraudBlocked { newly }) => {
                 let facts = facts.as_ref().expect("the guard saw facts");
                 let prefix = masked_prefix(&facts.prefix);
                 if newly {
@@ -132,7 +132,7 @@ impl Verifier {
                 self.metrics.fraud_block(&facts.country);
                 VerifyError::FraudBlocked
             }
-            SlotDecision::Guarded(GuardRefusal::SpendLimit(wait)) => {
+            StartDecision::Guarded(GuardRefusal::SpendLimit(wait)) => {
                 tracing::warn!(
                     retry_after = wait.secs(),
                     "daily budget reached: start refused"
