@@ -98,58 +98,101 @@ fn usage(problem: &str) -> ! {
 // ---------------------------------------------------------------------------------------
 // The service under test
 
-/// Codes the console provider printed, by number; a flow waits here for its code.
-#[derive(Default)]
+/// Codes the console provider printed, by number. Its output goes to a file, read when
+/// a code is wanted rather than as it is written: a reader woken for every write took a
+/// tenth of the machine from the service being measured.
 struct Codes {
-    inner: Mutex<HashMap<String, Pending>>,
+    console: Mutex<Console>,
 }
 
-enum Pending {
-    Code(String),
-    Waiting(tokio::sync::oneshot::Sender<String>),
+/// The console output file, read so far, and the codes found in it not yet taken.
+struct Console {
+    file: std::fs::File,
+    /// The start of a line not yet whole.
+    partial: Vec<u8>,
+    /// The number of the message being read.
+    to: String,
+    codes: HashMap<String, String>,
 }
 
-impl Codes {
-    fn put(&self, to: String, code: String) {
-        let mut inner = self.inner.lock().unwrap();
-        match inner.remove(&to) {
-            Some(Pending::Waiting(waiter)) => {
-                let _ = waiter.send(code);
-            }
-            _ => {
-                inner.insert(to, Pending::Code(code));
-            }
+impl Console {
+    /// Reads what was printed since the last read.
+    fn catch_up(&mut self) {
+        use std::io::Read as _;
+        let mut chunk = Vec::new();
+        self.file
+            .read_to_end(&mut chunk)
+            .expect("the console output file is readable");
+        if chunk.is_empty() {
+            return;
+        }
+        self.partial.extend_from_slice(&chunk);
+        let whole = self
+            .partial
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        let text = String::from_utf8_lossy(&self.partial[..whole]).into_owned();
+        self.partial.drain(..whole);
+        for line in text.lines() {
+            self.read_line(line);
         }
     }
 
-    async fn take(&self, to: &str) -> Option<String> {
-        let waiter = {
-            let mut inner = self.inner.lock().unwrap();
-            if let Some(Pending::Code(code)) = inner.remove(to) {
-                return Some(code);
+    /// A line of `console: sms to +1…: BODY`, the body's last line being `@HOST #CODE`.
+    fn read_line(&mut self, line: &str) {
+        if let Some(rest) = line.strip_prefix("console: sms to ") {
+            if let Some((number, _)) = rest.split_once(": ") {
+                self.to = number.to_string();
             }
-            let (tell, waiter) = tokio::sync::oneshot::channel();
-            inner.insert(to.to_string(), Pending::Waiting(tell));
-            waiter
-        };
-        tokio::time::timeout(Duration::from_secs(10), waiter)
-            .await
-            .ok()?
-            .ok()
+        } else if line.starts_with('@')
+            && let Some((_, code)) = line.rsplit_once(" #")
+        {
+            self.codes.insert(self.to.clone(), code.to_string());
+        }
+    }
+}
+
+impl Codes {
+    fn reading(path: &std::path::Path) -> Self {
+        let file = std::fs::File::open(path).expect("the console output file opens");
+        Self {
+            console: Mutex::new(Console {
+                file,
+                partial: Vec::new(),
+                to: String::new(),
+                codes: HashMap::new(),
+            }),
+        }
+    }
+
+    /// The code sent to `to`. A send answers once its message is printed, so it is
+    /// normally there at the first look.
+    async fn take(&self, to: &str) -> Option<String> {
+        let began = Instant::now();
+        loop {
+            {
+                let mut console = self.console.lock().unwrap();
+                if let Some(code) = console.codes.remove(to) {
+                    return Some(code);
+                }
+                console.catch_up();
+                if let Some(code) = console.codes.remove(to) {
+                    return Some(code);
+                }
+            }
+            if began.elapsed() > Duration::from_secs(10) {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
     }
 
     /// Every code printed and not yet taken, as `(number, code)`.
     fn drain(&self) -> Vec<(String, String)> {
-        let mut inner = self.inner.lock().unwrap();
-        let mut pairs = Vec::with_capacity(inner.len());
-        inner.retain(|to, pending| match pending {
-            Pending::Code(code) => {
-                pairs.push((to.clone(), std::mem::take(code)));
-                false
-            }
-            Pending::Waiting(_) => true,
-        });
-        pairs
+        let mut console = self.console.lock().unwrap();
+        console.catch_up();
+        console.codes.drain().collect()
     }
 }
 
@@ -159,6 +202,7 @@ struct Service {
     child: Child,
     codes: Arc<Codes>,
     _config: TempFile,
+    _console: TempFile,
 }
 
 struct TempFile(PathBuf);
@@ -229,6 +273,8 @@ impl Service {
             SEQ.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::write(&path, &config).unwrap();
+        let console = path.with_extension("console");
+        let output = std::fs::File::create(&console).expect("a console output file");
         let mut command = Command::new(BIN);
         for (name, _) in std::env::vars() {
             if name.starts_with("PHONE_VERIFY") || name == "RUST_LOG" {
@@ -239,14 +285,11 @@ impl Service {
             .current_dir(&dir)
             .env("PHONE_VERIFY_CONFIG", &path)
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
+            .stdout(output)
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {BIN}: {e}"));
-        let codes = Arc::new(Codes::default());
-        let stdout = child.stdout.take().unwrap();
-        let sink = codes.clone();
-        std::thread::spawn(move || read_console(BufReader::new(stdout), &sink));
+        let codes = Arc::new(Codes::reading(&console));
         let stderr = child.stderr.take().unwrap();
         std::thread::spawn(move || {
             // Warnings are expected (the console provider says it is for development);
@@ -273,6 +316,7 @@ impl Service {
             child,
             codes,
             _config: TempFile(path),
+            _console: TempFile(console),
         }
     }
 
@@ -293,23 +337,6 @@ impl Drop for Service {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// Reads what the console provider prints: `console: sms to +1…: BODY`, the body's last
-/// line being `@HOST #CODE`.
-fn read_console(stdout: impl BufRead, codes: &Codes) {
-    let mut to = String::new();
-    for line in stdout.lines().map_while(Result::ok) {
-        if let Some(rest) = line.strip_prefix("console: sms to ") {
-            if let Some((number, _)) = rest.split_once(": ") {
-                to = number.to_string();
-            }
-        } else if line.starts_with('@')
-            && let Some((_, code)) = line.rsplit_once(" #")
-        {
-            codes.put(to.clone(), code.to_string());
-        }
     }
 }
 

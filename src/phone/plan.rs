@@ -5,7 +5,7 @@
 //! cache of 100 compiled regexes behind one mutex: a `+1` number alone tries about 250
 //! patterns across the 25 NANP regions, so the cache thrashes and every parse recompiles
 //! regexes under a lock (about 13 µs of a 15 µs parse, measured in BENCHMARKS.md). Here
-//! each country code's plan is compiled on first use and then only read, by any number
+//! each pattern is compiled once, when first needed, and then only read, by any number
 //! of threads at once. The decisions are libphonenumber's, step by step: the region is
 //! the first of the code's regions whose leading digits (or, without those, whose
 //! number types) match, and a number is valid when its region's general pattern and
@@ -22,20 +22,43 @@ use regex::{Regex, RegexBuilder};
 /// the number may have (any, when empty).
 struct Pattern {
     lengths: Vec<u16>,
-    regex: Regex,
+    regex: Lazy,
 }
 
 impl Pattern {
-    fn new(descriptor: &Descriptor) -> Self {
+    fn new(descriptor: &'static Descriptor) -> Self {
         Self {
             lengths: descriptor.possible_length().to_vec(),
-            regex: anchored(descriptor.national_number().as_str()),
+            regex: Lazy::new(descriptor.national_number().as_str()),
         }
     }
 
     fn matches(&self, national: &str) -> bool {
         (self.lengths.is_empty() || self.lengths.contains(&(national.len() as u16)))
             && self.regex.is_match(national)
+    }
+}
+
+/// A pattern compiled when first needed: a `+1` number of the US needs the US patterns,
+/// not the other 24 NANP regions' (compiling all of them made the first request after
+/// start-up take about 160 ms).
+struct Lazy {
+    source: &'static str,
+    regex: OnceLock<Regex>,
+}
+
+impl Lazy {
+    fn new(source: &'static str) -> Self {
+        Self {
+            source,
+            regex: OnceLock::new(),
+        }
+    }
+
+    fn is_match(&self, national: &str) -> bool {
+        self.regex
+            .get_or_init(|| anchored(self.source))
+            .is_match(national)
     }
 }
 
@@ -53,7 +76,7 @@ fn anchored(source: &str) -> Regex {
 struct Region {
     /// `None` for the non-geographic codes (`001`: +800, +979, ...).
     id: Option<country::Id>,
-    leading_digits: Option<Regex>,
+    leading_digits: Option<Lazy>,
     general: Pattern,
     /// Premium rate, toll free, shared cost, VoIP, personal, pager, UAN, voicemail,
     /// fixed line and mobile: a number of any of these types exists.
@@ -61,7 +84,7 @@ struct Region {
 }
 
 impl Region {
-    fn new(meta: &Metadata) -> Self {
+    fn new(meta: &'static Metadata) -> Self {
         let d = meta.descriptors();
         let types = [
             d.premium_rate(),
@@ -77,7 +100,7 @@ impl Region {
         ];
         Self {
             id: country::Id::from_str(meta.id()).ok(),
-            leading_digits: meta.leading_digits().map(|p| anchored(p.as_str())),
+            leading_digits: meta.leading_digits().map(|p| Lazy::new(p.as_str())),
             general: Pattern::new(d.general()),
             types: types.into_iter().flatten().map(Pattern::new).collect(),
         }
