@@ -84,7 +84,7 @@ if last and now < last + cooldown then wait = math.max(wait, last + cooldown - n
 local total, slots = window_slots(KEYS[2], 's', now, window)
 wait = math.max(wait, wait_for_room(slots, total, max, window, now))
 if wait > 0 then return {wait, '', {}} end
-redis.call('HINCRBY', KEYS[2], 's' .. ARGV[5], 1)
+redis.call('HINCRBY', KEYS[2], 's' .. ARGV[5], '1')
 redis.call('HSET', KEYS[2], 'last', ARGV[1])
 redis.call('PEXPIREAT', KEYS[2], math.max(tonumber(ARGV[5]) + window, now + cooldown))
 return granted({0, last_raw or ''})
@@ -174,7 +174,8 @@ return 1
 /// HGETALL, or nothing when the fresh one was stored (the caller has it).
 const ISSUE_LUA: &str = r#"
 local function issue(cur, vkey, index, A)
-  local now, keep_until = tonumber(A[2]), tonumber(A[9])
+  -- Times go back to Redis as the strings they came as: a Lua number would be printed.
+  local now = tonumber(A[2])
   local current = redis.call('GET', cur)
   if current then
     local key = A[1] .. current
@@ -183,19 +184,19 @@ local function issue(cur, vkey, index, A)
       if (redis.call('HGET', key, 'browser') or '') == A[11] then
         redis.call('HSET', key, 'hash', A[5], 'channel', A[6], 'sent', A[7], 'expires', A[8], 'voice', A[10],
           'locale', A[12], 'owner', '')
-        redis.call('PEXPIREAT', key, keep_until)
-        redis.call('PEXPIREAT', cur, keep_until)
+        redis.call('PEXPIREAT', key, A[9])
+        redis.call('PEXPIREAT', cur, A[9])
         return redis.call('HGETALL', key)
       end
       redis.call('HSET', key, 'status', 'canceled', 'voice', '')
     end
   end
   redis.call('HSET', vkey, 'id', A[3], 'to', A[4], 'hash', A[5], 'channel', A[6], 'created', A[7],
-    'sent', A[7], 'expires', A[8], 'voice', A[10], 'status', 'pending', 'failed', 0, 'attempts', '[]',
+    'sent', A[7], 'expires', A[8], 'voice', A[10], 'status', 'pending', 'failed', '0', 'attempts', '[]',
     'browser', A[11], 'locale', A[12], 'region', A[13])
-  redis.call('PEXPIREAT', vkey, keep_until)
-  redis.call('SET', cur, A[3], 'PXAT', keep_until)
-  if index then redis.call('SET', index, A[4], 'PXAT', keep_until) end
+  redis.call('PEXPIREAT', vkey, A[9])
+  redis.call('SET', cur, A[3], 'PXAT', A[9])
+  if index then redis.call('SET', index, A[4], 'PXAT', A[9]) end
   return {}
 end
 "#;
