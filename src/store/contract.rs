@@ -812,6 +812,28 @@ async fn send_attempts_are_appended(store: &dyn VerificationStore) {
         .map(|a| a.provider.as_str())
         .collect();
     assert_eq!(providers, ["twilio", "console"]);
+    // After a delivery report rewrote the list, with a reference that needs escaping.
+    assert!(
+        store
+            .set_delivery_status(&v.id, "twilio", None, "delivered")
+            .await
+            .unwrap()
+    );
+    let odd = SendAttempt {
+        channel: Channel::Call,
+        provider: "telnyx".into(),
+        at: t(1),
+        delivery_status: None,
+        provider_ref: Some("v3:\"quoted\", \\ ✓ ]".into()),
+    };
+    store.add_send_attempt(v.key(), odd.clone()).await.unwrap();
+    let stored = store.get(&v.id).await.unwrap().unwrap();
+    assert_eq!(stored.send_attempts.len(), 3);
+    assert_eq!(
+        stored.send_attempts[0].delivery_status.as_deref(),
+        Some("delivered")
+    );
+    assert_eq!(stored.send_attempts[2], odd);
 }
 
 async fn delivery_reports_update_the_matching_attempt(store: &dyn VerificationStore) {
