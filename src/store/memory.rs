@@ -11,8 +11,8 @@ use async_trait::async_trait;
 
 use super::packed::{Id, Names, PackedNumber, PackedVerification, id_of, id_text, number_of};
 use super::{
-    CheckDecision, Guarded, IdempotencyClaim, RETAIN_AFTER_EXPIRY, SlotDecision, StoreError,
-    StoredResponse, VerificationKey, VerificationStore,
+    CheckDecision, Guarded, IdempotencyClaim, RETAIN_AFTER_EXPIRY, SlotDecision, StartDecision,
+    StoreError, StoredResponse, VerificationKey, VerificationStore,
 };
 use crate::code::CodeHash;
 use crate::domain::guard::{self, CountryState, FraudLimits, HOUR, PrefixState, SpendState};
@@ -48,6 +48,52 @@ struct IdempotencyRecord {
 }
 
 impl Inner {
+    /// `take_send_slot`, on the state itself.
+    fn take_send_slot(
+        &mut self,
+        to: &PhoneNumber,
+        ip: Option<IpAddr>,
+        now: SystemTime,
+        limits: &SendLimits,
+        guard: Option<Guarded<'_>>,
+    ) -> SlotDecision {
+        let mut number = self.number(to);
+        // Without an address to count, a log that is never kept: no per-address limit.
+        let mut log = ip
+            .and_then(|ip| self.ips.get(&ip))
+            .map(|(log, _)| log.clone())
+            .unwrap_or_default();
+        if let Err(wait) = rules::take_send_slot(&mut number, &mut log, now, limits) {
+            return SlotDecision::Refused(wait);
+        }
+        if let Some(Guarded { facts, limits }) = guard {
+            let Inner {
+                prefixes,
+                countries,
+                spend,
+                ..
+            } = self;
+            let (prefix, _) = prefixes
+                .entry(facts.prefix.clone())
+                .or_insert_with(|| (PrefixState::default(), now));
+            let country = countries.entry(facts.country.clone()).or_default();
+            let admitted = guard::admit(prefix, country, spend, facts, now, limits);
+            if let Some(fraud) = &limits.fraud {
+                let until = prefix.retain_until(fraud).unwrap_or(now);
+                prefixes.get_mut(&facts.prefix).expect("just inserted").1 = until;
+            }
+            if let Err(refusal) = admitted {
+                return SlotDecision::Guarded(refusal);
+            }
+        }
+        if let Some(ip) = ip {
+            let until = log.retain_until(limits.ip_window).unwrap_or(now);
+            self.ips.insert(ip, (log, until));
+        }
+        self.put_number(to, &number);
+        SlotDecision::Granted
+    }
+
     fn sweep_if_due(&mut self, now: SystemTime, retain_ended: Duration) {
         if self.next_sweep.is_some_and(|at| now < at) {
             return;
@@ -163,6 +209,42 @@ impl TokenStorage {
         self.len() == 0
     }
 
+    /// `issue_code`, on the state.
+    fn issue(
+        inner: &mut Inner,
+        fresh: Verification,
+        now: SystemTime,
+    ) -> Result<Verification, StoreError> {
+        let existing = inner
+            .current(&fresh.to)
+            .and_then(|id| {
+                inner
+                    .verifications
+                    .get(&id)
+                    .map(|p| p.unpack(&id, &inner.names))
+            })
+            .filter(|v| v.status_at(now) == Status::Pending);
+        if let Some(mut existing) = existing {
+            if existing.browser != fresh.browser {
+                // Another browser (or the API) started this number: the earlier
+                // verification ends, so one number has one live code.
+                existing.status = Status::Canceled;
+                existing.voice = None;
+                inner.put_verification(&existing)?;
+                return Self::insert_current(inner, fresh);
+            }
+            existing.checker = fresh.checker;
+            existing.channel = fresh.channel;
+            existing.last_sent_at = fresh.last_sent_at;
+            existing.expires_at = fresh.expires_at;
+            existing.voice = fresh.voice;
+            existing.locale = fresh.locale;
+            inner.put_verification(&existing)?;
+            return Ok(existing);
+        }
+        Self::insert_current(inner, fresh)
+    }
+
     /// Stores `fresh` as its number's current verification.
     fn insert_current(inner: &mut Inner, fresh: Verification) -> Result<Verification, StoreError> {
         inner.put_verification(&fresh)?;
@@ -184,41 +266,28 @@ impl VerificationStore for TokenStorage {
     ) -> Result<SlotDecision, StoreError> {
         let mut inner = self.lock();
         inner.sweep_if_due(now, self.retain_ended);
-        let mut number = inner.number(to);
-        // Without an address to count, a log that is never kept: no per-address limit.
-        let mut log = ip
-            .and_then(|ip| inner.ips.get(&ip))
-            .map(|(log, _)| log.clone())
-            .unwrap_or_default();
-        if let Err(wait) = rules::take_send_slot(&mut number, &mut log, now, limits) {
-            return Ok(SlotDecision::Refused(wait));
-        }
-        if let Some(Guarded { facts, limits }) = guard {
-            let Inner {
-                prefixes,
-                countries,
-                spend,
-                ..
-            } = &mut *inner;
-            let (prefix, _) = prefixes
-                .entry(facts.prefix.clone())
-                .or_insert_with(|| (PrefixState::default(), now));
-            let country = countries.entry(facts.country.clone()).or_default();
-            let admitted = guard::admit(prefix, country, spend, facts, now, limits);
-            if let Some(fraud) = &limits.fraud {
-                let until = prefix.retain_until(fraud).unwrap_or(now);
-                prefixes.get_mut(&facts.prefix).expect("just inserted").1 = until;
+        Ok(inner.take_send_slot(to, ip, now, limits, guard))
+    }
+
+    async fn take_slot_and_issue(
+        &self,
+        fresh: Verification,
+        ip: Option<IpAddr>,
+        now: SystemTime,
+        limits: &SendLimits,
+        guard: Option<Guarded<'_>>,
+    ) -> Result<StartDecision, StoreError> {
+        // Both under one lock: one atomic step.
+        let mut inner = self.lock();
+        inner.sweep_if_due(now, self.retain_ended);
+        let decision = inner.take_send_slot(&fresh.to, ip, now, limits, guard);
+        Ok(match decision {
+            SlotDecision::Granted => {
+                StartDecision::Issued(Box::new(Self::issue(&mut inner, fresh, now)?))
             }
-            if let Err(refusal) = admitted {
-                return Ok(SlotDecision::Guarded(refusal));
-            }
-        }
-        if let Some(ip) = ip {
-            let until = log.retain_until(limits.ip_window).unwrap_or(now);
-            inner.ips.insert(ip, (log, until));
-        }
-        inner.put_number(to, &number);
-        Ok(SlotDecision::Granted)
+            SlotDecision::Refused(wait) => StartDecision::Refused(wait),
+            SlotDecision::Guarded(refusal) => StartDecision::Guarded(refusal),
+        })
     }
 
     async fn record_approval(
@@ -244,34 +313,7 @@ impl VerificationStore for TokenStorage {
     ) -> Result<Verification, StoreError> {
         let mut inner = self.lock();
         inner.sweep_if_due(now, self.retain_ended);
-        let existing = inner
-            .current(&fresh.to)
-            .and_then(|id| {
-                inner
-                    .verifications
-                    .get(&id)
-                    .map(|p| p.unpack(&id, &inner.names))
-            })
-            .filter(|v| v.status_at(now) == Status::Pending);
-        if let Some(mut existing) = existing {
-            if existing.browser != fresh.browser {
-                // Another browser (or the API) started this number: the earlier
-                // verification ends, so one number has one live code.
-                existing.status = Status::Canceled;
-                existing.voice = None;
-                inner.put_verification(&existing)?;
-                return Self::insert_current(&mut inner, fresh);
-            }
-            existing.checker = fresh.checker;
-            existing.channel = fresh.channel;
-            existing.last_sent_at = fresh.last_sent_at;
-            existing.expires_at = fresh.expires_at;
-            existing.voice = fresh.voice;
-            existing.locale = fresh.locale;
-            inner.put_verification(&existing)?;
-            return Ok(existing);
-        }
-        Self::insert_current(&mut inner, fresh)
+        Self::issue(&mut inner, fresh, now)
     }
 
     async fn add_send_attempt(

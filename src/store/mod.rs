@@ -173,8 +173,8 @@ pub trait VerificationStore: Send + Sync + 'static {
     ) -> Result<SlotDecision, StoreError>;
 
     /// Takes a send slot for `fresh`'s number as `take_send_slot` does and, when one is
-    /// granted, issues its code as `issue_code` does. A backend that can do it in fewer
-    /// steps does (Redis: the slot's last step issues the code too).
+    /// granted, issues its code as `issue_code` does, in as few steps as the backend can
+    /// (memory: one; Redis: the slot's last step issues the code too).
     async fn take_slot_and_issue(
         &self,
         fresh: Verification,
@@ -182,18 +182,7 @@ pub trait VerificationStore: Send + Sync + 'static {
         now: SystemTime,
         limits: &SendLimits,
         guard: Option<Guarded<'_>>,
-    ) -> Result<StartDecision, StoreError> {
-        let decision = self
-            .take_send_slot(&fresh.to, ip, now, limits, guard)
-            .await?;
-        Ok(match decision {
-            SlotDecision::Granted => {
-                StartDecision::Issued(Box::new(self.issue_code(fresh, now).await?))
-            }
-            SlotDecision::Refused(wait) => StartDecision::Refused(wait),
-            SlotDecision::Guarded(refusal) => StartDecision::Guarded(refusal),
-        })
-    }
+    ) -> Result<StartDecision, StoreError>;
 
     /// Counts an approval for `prefix`, for the fraud guard.
     async fn record_approval(
