@@ -764,6 +764,9 @@ impl RedisStore {
         let number_slot = slot_start(now_ms, limits.number_window);
         let ip_key = ip.map(|ip| format!("{}ip:{{{ip}}}:w", self.prefix));
         let ip_slot = slot_start(now_ms, limits.ip_window);
+        // Which step issues the code: the last one, when it may reach the number's keys
+        // (the number's own step shares their hash tag; another step only on a single
+        // Redis). When none may, the caller issues it after.
         let (number_issues, ip_issues, admit_issues) = match (&ip_key, &guard) {
             (None, None) => (issue, None, None),
             (Some(_), None) => (None, issue.filter(|_| single), None),
