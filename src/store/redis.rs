@@ -1503,6 +1503,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_thread_keeps_one_connection_per_store_and_drops_a_dropped_stores() {
+        let Some(server) = RedisServer::start_or_skip().await else {
+            return;
+        };
+        let ours = || THREAD_CONNECTIONS.with_borrow(Vec::len);
+        let before = ours();
+        let first = store(&server).await;
+        let copy = first.with_prefix("copy:");
+        first.ping().await.unwrap();
+        copy.ping().await.unwrap();
+        assert_eq!(
+            ours(),
+            before + 1,
+            "one connection for a store and its copies"
+        );
+        drop((first, copy));
+        let second = store(&server).await;
+        second.ping().await.unwrap();
+        assert_eq!(ours(), before + 1, "the dropped store's connection is gone");
+    }
+
+    #[tokio::test]
     async fn a_stored_number_keeps_its_region_and_older_records_still_read() {
         let Some(server) = RedisServer::start_or_skip().await else {
             return;
