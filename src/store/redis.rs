@@ -179,9 +179,9 @@ local function issue(cur, vkey, index, A)
   local current = redis.call('GET', cur)
   if current then
     local key = A[1] .. current
-    local status = redis.call('HGET', key, 'status')
-    if status == 'pending' and now < tonumber(redis.call('HGET', key, 'expires')) then
-      if (redis.call('HGET', key, 'browser') or '') == A[11] then
+    local v = redis.call('HMGET', key, 'status', 'expires', 'browser')
+    if v[1] == 'pending' and now < tonumber(v[2]) then
+      if (v[3] or '') == A[11] then
         redis.call('HSET', key, 'hash', A[5], 'channel', A[6], 'sent', A[7], 'expires', A[8], 'voice', A[10],
           'locale', A[12], 'owner', '')
         redis.call('PEXPIREAT', key, A[9])
@@ -260,32 +260,41 @@ redis.call('HSET', KEYS[1], 'status', ARGV[2], 'voice', '')
 return redis.call('HGETALL', KEYS[1])
 "#;
 
+/// KEYS: verification, the number's failures, its lock. ARGV: the candidate's hash, now,
+/// max attempts, lockout failures, lockout (ms), browser to bind on approval, now plus
+/// the lockout. {tag, detail, the verification as HGETALL}.
 const CHECK_CODE: &str = r#"
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'notfound', '', {}} end
+local v = redis.call('HMGET', KEYS[1], 'status', 'expires', 'hash', 'failed')
+local status = v[1]
+if not status then return {'notfound', '', {}} end
 local now = tonumber(ARGV[2])
-local status = redis.call('HGET', KEYS[1], 'status')
-if status == 'pending' and now >= tonumber(redis.call('HGET', KEYS[1], 'expires')) then
+if status == 'pending' and now >= tonumber(v[2]) then
   status = 'expired'
   redis.call('HSET', KEYS[1], 'status', status, 'voice', '')
 end
 if status ~= 'pending' then return {'notpending', status, redis.call('HGETALL', KEYS[1])} end
 local locked_until = tonumber(redis.call('GET', KEYS[3]))
 if locked_until and now < locked_until then return {'locked', tostring(locked_until - now), redis.call('HGETALL', KEYS[1])} end
-local stored = redis.call('HGET', KEYS[1], 'hash')
+-- The number's consecutive failures, forgotten once their lockout has passed.
+local function failures()
+  local f = redis.call('HMGET', KEYS[2], 'until', 'n')
+  local forget_at = tonumber(f[1])
+  if forget_at and now >= forget_at then return 0 end
+  return tonumber(f[2]) or 0
+end
+local function count_failure(n)
+  redis.call('HSET', KEYS[2], 'n', n, 'until', ARGV[7])
+  redis.call('PEXPIREAT', KEYS[2], ARGV[7])
+end
+local stored = v[3]
 if stored == '' then
   -- The provider's code: reserve an attempt, counted as a wrong code until settled.
-  local lockout = tonumber(ARGV[5])
-  local forget_at = tonumber(redis.call('HGET', KEYS[2], 'until'))
-  if forget_at and now >= forget_at then redis.call('DEL', KEYS[2]) end
-  local failed = tonumber(redis.call('HGET', KEYS[1], 'failed'))
-  local failures = tonumber(redis.call('HGET', KEYS[2], 'n')) or 0
-  if failed >= tonumber(ARGV[3]) or failures >= tonumber(ARGV[4]) then
+  local n = failures()
+  if tonumber(v[4]) >= tonumber(ARGV[3]) or n >= tonumber(ARGV[4]) then
     return {'locked', '1000', redis.call('HGETALL', KEYS[1])}
   end
-  redis.call('HINCRBY', KEYS[1], 'failed', 1)
-  redis.call('HINCRBY', KEYS[2], 'n', 1)
-  redis.call('HSET', KEYS[2], 'until', now + lockout)
-  redis.call('PEXPIREAT', KEYS[2], now + lockout)
+  redis.call('HINCRBY', KEYS[1], 'failed', '1')
+  count_failure(n + 1)
   return {'delegated', '', redis.call('HGETALL', KEYS[1])}
 end
 if stored == ARGV[1] then
@@ -294,17 +303,14 @@ if stored == ARGV[1] then
   redis.call('DEL', KEYS[2])
   return {'evaluated', '1', redis.call('HGETALL', KEYS[1])}
 end
-local failed = redis.call('HINCRBY', KEYS[1], 'failed', 1)
+local failed = redis.call('HINCRBY', KEYS[1], 'failed', '1')
 if failed >= tonumber(ARGV[3]) then redis.call('HSET', KEYS[1], 'status', 'max_attempts_reached', 'voice', '') end
-local lockout = tonumber(ARGV[5])
-local forget_at = tonumber(redis.call('HGET', KEYS[2], 'until'))
-if forget_at and now >= forget_at then redis.call('DEL', KEYS[2]) end
-local failures = redis.call('HINCRBY', KEYS[2], 'n', 1)
-redis.call('HSET', KEYS[2], 'until', now + lockout)
-redis.call('PEXPIREAT', KEYS[2], now + lockout)
-if failures >= tonumber(ARGV[4]) then
-  redis.call('SET', KEYS[3], now + lockout, 'PXAT', now + lockout)
+local n = failures() + 1
+if n >= tonumber(ARGV[4]) then
+  redis.call('SET', KEYS[3], ARGV[7], 'PXAT', ARGV[7])
   redis.call('DEL', KEYS[2])
+else
+  count_failure(n)
 end
 return {'evaluated', '0', redis.call('HGETALL', KEYS[1])}
 "#;
@@ -1192,7 +1198,8 @@ impl VerificationStore for RedisStore {
                     .arg(limits.max_attempts)
                     .arg(limits.lockout_failures)
                     .arg(limits.lockout.as_millis() as u64)
-                    .arg(rebind.unwrap_or("")),
+                    .arg(rebind.unwrap_or(""))
+                    .arg(millis(now + limits.lockout)),
             )
             .await?;
         if tag == "notfound" {
