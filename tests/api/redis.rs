@@ -337,6 +337,31 @@ async fn the_whole_flow_runs_on_a_redis_cluster() {
         );
         assert_eq!(api(&one, KEY).check(&to, &code).await.json["valid"], true);
     }
+    // Without the fraud guard, a start's only step is the number's, which stores the
+    // code in the same script: its keys share the number's slot on every node.
+    let unguarded = instance(
+        &url,
+        true,
+        &[
+            ("PHONE_VERIFY__FRAUD__ENABLED", "false"),
+            ("PHONE_VERIFY__VERIFICATION__RESEND_COOLDOWN_SECS", "0"),
+        ],
+    )
+    .await;
+    for n in 0..4 {
+        let to = format!("+1201555{:04}", 300 + n);
+        let first = api(&unguarded, KEY).start(&to).await;
+        assert_eq!(first.status, 201);
+        assert!(first.json["id"].is_string(), "{}", first.json);
+        // Started again, the same verification gets a new code.
+        let again = api(&unguarded, KEY).start(&to).await;
+        assert_eq!(again.status, 201);
+        assert_eq!(again.json["id"], first.json["id"]);
+        let code = unguarded.code_for(&to).await;
+        let checked = api(&one, KEY).check(&to, &code).await;
+        assert_eq!(checked.json["valid"], true);
+        assert_eq!(checked.json["id"], first.json["id"]);
+    }
 }
 
 #[tokio::test]
