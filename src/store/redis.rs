@@ -41,8 +41,9 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(2);
 /// Lua shared by the scripts that count over a sliding window (see `domain::window`):
 /// slots are hash fields named by a tag letter and the slot's start in milliseconds.
 const WINDOW_LUA: &str = r#"
-local function window_slots(key, tag, now, window)
-  local h = redis.call('HGETALL', key)
+-- `h`: the hash as HGETALL gave it, when the caller read it already.
+local function window_slots(key, tag, now, window, h)
+  h = h or redis.call('HGETALL', key)
   local slots, total = {}, 0
   for i = 1, #h, 2 do
     local f = h[i]
@@ -59,6 +60,13 @@ local function window_slots(key, tag, now, window)
   end
   table.sort(slots, function(a, b) return a[1] < b[1] end)
   return total, slots
+end
+-- A field of a hash as HGETALL gave it, or nil.
+local function field(h, name)
+  for i = 1, #h, 2 do
+    if h[i] == name then return h[i + 1] end
+  end
+  return nil
 end
 local function wait_for_room(slots, total, max, window, now)
   if total < max then return 0 end
@@ -78,10 +86,11 @@ local now, cooldown, max, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumbe
 local wait = 0
 local locked_until = tonumber(redis.call('GET', KEYS[1]))
 if locked_until and now < locked_until then wait = locked_until - now end
-local last_raw = redis.call('HGET', KEYS[2], 'last')
+local sends = redis.call('HGETALL', KEYS[2])
+local last_raw = field(sends, 'last')
 local last = tonumber(last_raw)
 if last and now < last + cooldown then wait = math.max(wait, last + cooldown - now) end
-local total, slots = window_slots(KEYS[2], 's', now, window)
+local total, slots = window_slots(KEYS[2], 's', now, window, sends)
 wait = math.max(wait, wait_for_room(slots, total, max, window, now))
 if wait > 0 then return {wait, '', {}} end
 redis.call('HINCRBY', KEYS[2], 's' .. ARGV[5], '1')
@@ -127,8 +136,9 @@ if fraud then
   local blocked = tonumber(redis.call('HGET', KEYS[1], 'blocked'))
   if blocked and now < blocked then return {'fraud', 0, {}} end
   if blocked then redis.call('HDEL', KEYS[1], 'blocked') end
-  local sends = window_slots(KEYS[1], 's', now, fwin)
-  local approvals = window_slots(KEYS[1], 'a', now, fwin)
+  local prefix = redis.call('HGETALL', KEYS[1])
+  local sends = window_slots(KEYS[1], 's', now, fwin, prefix)
+  local approvals = window_slots(KEYS[1], 'a', now, fwin, prefix)
   if sends >= tonumber(ARGV[4]) and approvals < tonumber(ARGV[5]) * sends then
     local blocked_until = now + tonumber(ARGV[6])
     redis.call('HSET', KEYS[1], 'blocked', blocked_until)
