@@ -245,14 +245,6 @@ level = "warn"
     )
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 impl Service {
     /// Starts the binary with the base settings plus `extra` (TOML), on a free port.
     fn start(extra: &str) -> Self {
@@ -263,7 +255,7 @@ impl Service {
     /// and waits until it accepts connections (logs are at warn: it says nothing).
     fn start_with(config: impl FnOnce(&str) -> String) -> Self {
         static SEQ: AtomicUsize = AtomicUsize::new(0);
-        let port = free_port();
+        let port = phone_verify::testing::free_port();
         let bind = format!("127.0.0.1:{port}");
         let config = config(&bind);
         let dir = std::env::temp_dir().join(format!("pv-bench-{}", std::process::id()));
@@ -549,7 +541,6 @@ impl Figures {
         self.operations += slice.operations;
         self.elapsed += slice.elapsed;
         self.micros.extend(slice.micros);
-        self.micros.sort_unstable();
     }
 
     fn print(&self) {
@@ -587,6 +578,26 @@ async fn drive<S: Scenario>(
     Ok(figures)
 }
 
+/// Makes `count` starts, then reads the service's resident memory once it has settled.
+async fn starts_then_rss(
+    service: &Service,
+    options: &Options,
+    name: &str,
+    count: u64,
+) -> Result<u64, String> {
+    let starts = Arc::new(Counted::new(count));
+    drive(
+        name,
+        service.addr,
+        options.connections,
+        Duration::from_secs(600),
+        starts,
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    Ok(service.rss_bytes())
+}
+
 /// How many slices `beside_healthz` cuts a scenario into.
 const SLICES: u32 = 6;
 
@@ -610,6 +621,9 @@ async fn beside_healthz<S: Scenario>(
         ceiling.absorb(measure("", addr, connections, slice, Arc::new(Healthz)).await?);
         figures.absorb(measure("", addr, connections, slice, scenario.clone()).await?);
     }
+    // Percentiles read the latencies in order.
+    figures.micros.sort_unstable();
+    ceiling.micros.sort_unstable();
     figures.print();
     ceiling.print();
     Ok((figures, ceiling))
@@ -1104,30 +1118,10 @@ async fn memory(options: &Options, summary: &mut String) -> Result<(), String> {
     );
     let service =
         Service::start_with(|bind| base_config(bind, "").replace("[verification]\n", &extra));
-    let warm = Arc::new(Counted::new(2_000));
-    drive(
-        "memory: warm-up starts",
-        service.addr,
-        options.connections,
-        Duration::from_secs(600),
-        warm,
-    )
-    .await?;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    service.codes.drain();
-    let baseline = service.rss_bytes();
-    let load = Arc::new(Counted::new(count));
-    drive(
-        &format!("memory: {count} starts"),
-        service.addr,
-        options.connections,
-        Duration::from_secs(600),
-        load,
-    )
-    .await?;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    service.codes.drain();
-    let loaded = service.rss_bytes();
+    // Nothing reads the codes here: they stay in the console file, outside the service.
+    let baseline = starts_then_rss(&service, options, "memory: warm-up starts", 2_000).await?;
+    let loaded =
+        starts_then_rss(&service, options, &format!("memory: {count} starts"), count).await?;
     let per = loaded.saturating_sub(baseline) as f64 / count as f64;
     println!(
         "memory: RSS {:.1} MB before, {:.1} MB with {count} pending: {per:.0} bytes each",

@@ -34,8 +34,9 @@ fn require(names: &[&str]) -> bool {
     false
 }
 
-fn free_port() -> u16 {
-    // Cluster bus ports are port + 10000: keep both in range.
+/// A loopback port nobody listens on now (below 55000: a cluster node's bus port is its
+/// port + 10000).
+pub fn free_port() -> u16 {
     loop {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()

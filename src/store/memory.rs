@@ -281,13 +281,11 @@ impl VerificationStore for TokenStorage {
         let mut inner = self.lock();
         inner.sweep_if_due(now, self.retain_ended);
         let decision = inner.take_send_slot(&fresh.to, ip, now, limits, guard);
-        Ok(match decision {
-            SlotDecision::Granted => {
-                StartDecision::Issued(Box::new(Self::issue(&mut inner, fresh, now)?))
-            }
-            SlotDecision::Refused(wait) => StartDecision::Refused(wait),
-            SlotDecision::Guarded(refusal) => StartDecision::Guarded(refusal),
-        })
+        if let Some(refused) = decision.refusal() {
+            return Ok(refused);
+        }
+        let issued = Self::issue(&mut inner, fresh, now)?;
+        Ok(StartDecision::Issued(Box::new(issued)))
     }
 
     async fn record_approval(

@@ -63,6 +63,17 @@ pub enum SlotDecision {
     Guarded(GuardRefusal),
 }
 
+impl SlotDecision {
+    /// What a start answers when this slot was not granted; `None` when it was.
+    pub fn refusal(self) -> Option<StartDecision> {
+        match self {
+            Self::Granted => None,
+            Self::Refused(wait) => Some(StartDecision::Refused(wait)),
+            Self::Guarded(refusal) => Some(StartDecision::Guarded(refusal)),
+        }
+    }
+}
+
 /// The answer to a start: the code issued, or why no send slot was granted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StartDecision {

@@ -547,10 +547,8 @@ struct IssueCall {
 }
 
 impl IssueCall {
-    fn append<'a, 'i>(
-        issue: Option<&IssueCall>,
-        invocation: &'a mut ScriptInvocation<'i>,
-    ) -> &'a mut ScriptInvocation<'i> {
+    /// Adds the issue's keys and arguments after those `invocation` has.
+    fn append(issue: Option<&IssueCall>, invocation: &mut ScriptInvocation<'_>) {
         if let Some(issue) = issue {
             for key in &issue.keys {
                 invocation.key(key);
@@ -559,7 +557,6 @@ impl IssueCall {
                 invocation.arg(arg);
             }
         }
-        invocation
     }
 }
 
@@ -595,6 +592,19 @@ fn from_millis(ms: u64) -> SystemTime {
 fn slot_start(now_ms: u64, window: Duration) -> u64 {
     let step = window::slot_ms(window);
     now_ms / step * step
+}
+
+/// Whether `e164` has the shape of an E.164 number (`+` and up to 15 digits): all a key
+/// built from it needs, since no `{` or `}` can then move it to another hash slot.
+fn e164_shaped(e164: &str) -> bool {
+    e164.strip_prefix('+').is_some_and(|digits| {
+        (1..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
+/// Whether `id` can name a verification (and so be part of a key).
+fn id_shaped(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 fn refused(wait_ms: u64) -> SlotDecision {
@@ -976,11 +986,7 @@ impl RedisStore {
 
     /// The key of the verification `key` names (no lookup: it is kept under its number).
     fn key_at(&self, key: VerificationKey<'_>) -> Option<String> {
-        let e164_shaped = key
-            .e164
-            .strip_prefix('+')
-            .is_some_and(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()));
-        (e164_shaped && super::record_key_valid(key.id))
+        (e164_shaped(key.e164) && id_shaped(key.id))
             .then(|| self.verification_key(key.e164, key.id))
     }
 
@@ -1069,14 +1075,11 @@ impl RedisStore {
     /// A number as `issue_code` stored it: E.164 and its region (empty: none), both from
     /// a parse then. Taken as they are, without parsing again, but only in their shape.
     fn stored_number(e164: &str, region: &str) -> Option<PhoneNumber> {
-        let digits = e164.strip_prefix('+')?;
-        let e164_shaped =
-            (2..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit());
         let region_shaped = region.len() <= 3
             && region
                 .bytes()
                 .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
-        (e164_shaped && region_shaped).then(|| {
+        (e164_shaped(e164) && region_shaped).then(|| {
             PhoneNumber::from_stored(
                 e164.to_string(),
                 (!region.is_empty()).then(|| region.to_string()),
@@ -1118,14 +1121,14 @@ impl VerificationStore for RedisStore {
         let (decision, issued) = self
             .take_slot(&fresh.to, ip, now, limits, guard, Some(&issue))
             .await?;
-        Ok(match decision {
-            SlotDecision::Granted => StartDecision::Issued(Box::new(match issued {
-                Some(fields) => self.issued(fresh, fields, &issue).await?,
-                None => self.issue_code(fresh, now).await?,
-            })),
-            SlotDecision::Refused(wait) => StartDecision::Refused(wait),
-            SlotDecision::Guarded(refusal) => StartDecision::Guarded(refusal),
-        })
+        if let Some(refused) = decision.refusal() {
+            return Ok(refused);
+        }
+        let issued = match issued {
+            Some(fields) => self.issued(fresh, fields, &issue).await?,
+            None => self.issue_code(fresh, now).await?,
+        };
+        Ok(StartDecision::Issued(Box::new(issued)))
     }
 
     async fn record_approval(
@@ -1306,7 +1309,7 @@ impl VerificationStore for RedisStore {
 
     /// Through the id → number index.
     async fn number_of(&self, id: &str) -> Result<Option<String>, StoreError> {
-        if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        if !id_shaped(id) {
             return Ok(None);
         }
         self.command(redis::cmd("GET").arg(self.index_key(id)))

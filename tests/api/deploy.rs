@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+use phone_verify::testing::free_port;
+
 use crate::helpers::{BIN, Reply};
 
 const KEY: &str = "deploy-test-key-0123456";
@@ -70,14 +72,6 @@ fn the_systemd_units_verify_and_pass_a_security_review() {
         String::from_utf8_lossy(&review.stdout)
     );
     std::fs::remove_dir_all(&dir).unwrap();
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[tokio::test]

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
+use phone_verify::testing::free_port;
+
 use crate::helpers::{BIN, Reply};
 
 const KEY: &str = "docker-test-key-0123456";
@@ -72,14 +74,6 @@ fn context() -> PathBuf {
         std::fs::copy(entry.path(), dir.join("static").join(entry.file_name())).unwrap();
     }
     dir
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Removes the container and the build context however the test ends. The image stays,

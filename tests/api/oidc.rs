@@ -4,6 +4,7 @@
 use std::io::{BufRead, Write};
 
 use base64::Engine as _;
+use phone_verify::testing::free_port;
 use serde_json::Value;
 
 use crate::helpers::{Browser, Page, TestApp, python_with, spawn_app_with};
@@ -17,15 +18,6 @@ const SPA_REDIRECT: &str = "http://localhost:3000/cb";
 /// RFC 7636, Appendix B.
 pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-
-/// A port nobody listens on now, so the issuer can name it before the app starts.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// The configuration file of the OIDC tests: two clients, a confidential and a public one.
 pub fn oidc_config(extra: &str) -> std::path::PathBuf {
