@@ -1088,10 +1088,7 @@ impl RedisStore {
     }
 
     fn hash_hex(hash: &CodeHash) -> String {
-        serde_json::to_value(hash)
-            .ok()
-            .and_then(|v| v.as_str().map(String::from))
-            .unwrap_or_default()
+        crate::code::to_hex(&hash.to_bytes())
     }
 }
 
