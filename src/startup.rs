@@ -124,6 +124,17 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
     };
     let metrics = Arc::new(Metrics::default());
     let retain_ended = Duration::from_secs(settings.verification.retain_ended_secs);
+    let policy = Policy::new(config);
+    // The longest the earlier Redis layout kept any of a number's keys.
+    let earlier_layout_lasted = [
+        policy.ttl + retain_ended,
+        policy.send.number_window,
+        policy.send.cooldown,
+        policy.check.lockout,
+    ]
+    .into_iter()
+    .max()
+    .unwrap_or_default();
     let store: Arc<dyn VerificationStore> = match settings.store.backend {
         StoreBackend::Memory => Arc::new(TokenStorage::new().retaining(retain_ended)),
         StoreBackend::Redis => Arc::new(
@@ -135,7 +146,8 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
             )
             .await
             .context("cannot set up the redis store")?
-            .retaining(retain_ended),
+            .retaining(retain_ended)
+            .earlier_layout_lasted(earlier_layout_lasted),
         ),
     };
     let channels = Channels::from_settings(settings)?;
@@ -151,7 +163,6 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
              sent anything; keep them out of production unless an app review needs them"
         );
     }
-    let policy = Policy::new(config);
     let clock: Arc<dyn crate::verification::Clock> = Arc::new(SystemClock);
     let session_ttl = Duration::from_secs(settings.server.session_ttl_secs);
     let oidc = match &config.oidc {

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::{
-    CheckDecision, Guarded, IdempotencyClaim, SlotDecision, StartDecision, StoredResponse,
-    VerificationKey, VerificationStore,
+    CheckDecision, CheckTarget, Guarded, IdempotencyClaim, SlotDecision, StartDecision,
+    StoredResponse, VerificationKey, VerificationStore,
 };
 use crate::code::{CodeAlphabet, CodeFormat, CodeHash, CodeHasher};
 use crate::domain::guard::{FraudLimits, GuardLimits, GuardRefusal, SendFacts};
@@ -69,7 +69,7 @@ async fn check(
     at: SystemTime,
 ) -> CheckDecision {
     store
-        .check_code(v.key(), &hash(&v.to, code), at, &CHECK, WINDOW, None)
+        .check_code(v.key().into(), &hash(&v.to, code), at, &CHECK, WINDOW, None)
         .await
         .unwrap()
 }
@@ -130,6 +130,7 @@ async fn provider_check(
 pub(crate) async fn run_all(make: impl Fn() -> Box<dyn VerificationStore>) {
     unknown_ids_are_not_found(&*make()).await;
     a_key_with_another_number_names_nothing(&*make()).await;
+    a_check_of_the_number_reaches_its_current_verification(&*make()).await;
     issued_codes_round_trip(&*make()).await;
     a_new_code_replaces_the_old_on_the_same_verification(&*make()).await;
     a_number_gets_a_new_verification_after_the_old_one_ended(&*make()).await;
@@ -164,10 +165,10 @@ async fn unknown_ids_are_not_found(store: &dyn VerificationStore) {
     assert_eq!(store.number_of("nope").await.unwrap(), None);
     let decision = store
         .check_code(
-            VerificationKey {
+            CheckTarget::Key(VerificationKey {
                 id: "nope",
                 e164: phone(1).e164(),
-            },
+            }),
             &hash(&phone(1), "123456"),
             t(0),
             &CHECK,
@@ -178,6 +179,66 @@ async fn unknown_ids_are_not_found(store: &dyn VerificationStore) {
         .unwrap();
     assert_eq!(decision, CheckDecision::NotFound);
     assert_eq!(store.current_for(&phone(1)).await.unwrap(), None);
+}
+
+async fn check_current(
+    store: &dyn VerificationStore,
+    to: &PhoneNumber,
+    code: &str,
+    at: SystemTime,
+) -> CheckDecision {
+    store
+        .check_code(
+            CheckTarget::Current(to),
+            &hash(to, code),
+            at,
+            &CHECK,
+            WINDOW,
+            None,
+        )
+        .await
+        .unwrap()
+}
+
+/// A check of a number reaches the verification it has now: nothing before it has one,
+/// the new one once a second replaced the first, which it never reaches again; its
+/// wrong codes count as any other check's do.
+async fn a_check_of_the_number_reaches_its_current_verification(store: &dyn VerificationStore) {
+    let to = phone(3);
+    assert_eq!(
+        check_current(store, &to, "123456", t(0)).await,
+        CheckDecision::NotFound
+    );
+    let first = store
+        .issue_code(fresh(&to, "111111", t(0)), t(0))
+        .await
+        .unwrap();
+    let mut other = fresh(&to, "222222", t(1));
+    other.browser = Some("another".into());
+    let second = store.issue_code(other, t(1)).await.unwrap();
+    assert_ne!(first.id, second.id);
+    // The first one's code is no longer the number's.
+    let decision = check_current(store, &to, "111111", t(2)).await;
+    assert_eq!(outcome(&decision), Ok(false));
+    let CheckDecision::Evaluated(v, _) = decision else {
+        unreachable!()
+    };
+    assert_eq!((v.id.as_str(), v.failed_checks), (second.id.as_str(), 1));
+    let decision = check_current(store, &to, "222222", t(3)).await;
+    assert_eq!(outcome(&decision), Ok(true));
+    let CheckDecision::Evaluated(v, _) = decision else {
+        unreachable!()
+    };
+    assert_eq!((v.id, v.status), (second.id, Status::Approved));
+    assert_eq!(
+        store.get(&first.id).await.unwrap().unwrap().status,
+        Status::Canceled
+    );
+    // Another number's check reaches nothing of this one's.
+    assert_eq!(
+        check_current(store, &phone(4), "222222", t(3)).await,
+        CheckDecision::NotFound
+    );
 }
 
 /// A verification is named by its id *and* its number: the id under another number (a
@@ -194,7 +255,7 @@ async fn a_key_with_another_number_names_nothing(store: &dyn VerificationStore) 
     };
     let decision = store
         .check_code(
-            elsewhere,
+            elsewhere.into(),
             &hash(&v.to, "123456"),
             t(1),
             &CHECK,
@@ -347,7 +408,7 @@ async fn a_right_code_can_rebind_the_verification(store: &dyn VerificationStore)
     let v = store.issue_code(v, t(0)).await.unwrap();
     let wrong = store
         .check_code(
-            v.key(),
+            v.key().into(),
             &hash(&v.to, "000000"),
             t(1),
             &CHECK,
@@ -364,7 +425,7 @@ async fn a_right_code_can_rebind_the_verification(store: &dyn VerificationStore)
     );
     let right = store
         .check_code(
-            v.key(),
+            v.key().into(),
             &hash(&v.to, "123456"),
             t(2),
             &CHECK,

@@ -11,8 +11,8 @@ use async_trait::async_trait;
 
 use super::packed::{Id, Names, PackedNumber, PackedVerification, id_of, id_text, number_of};
 use super::{
-    CheckDecision, Guarded, IdempotencyClaim, RETAIN_AFTER_EXPIRY, SlotDecision, StartDecision,
-    StoreError, StoredResponse, VerificationKey, VerificationStore,
+    CheckDecision, CheckTarget, Guarded, IdempotencyClaim, RETAIN_AFTER_EXPIRY, SlotDecision,
+    StartDecision, StoreError, StoredResponse, VerificationKey, VerificationStore,
 };
 use crate::code::CodeHash;
 use crate::domain::guard::{self, CountryState, FraudLimits, HOUR, PrefixState, SpendState};
@@ -329,7 +329,7 @@ impl VerificationStore for TokenStorage {
 
     async fn check_code(
         &self,
-        key: VerificationKey<'_>,
+        target: CheckTarget<'_>,
         candidate: &CodeHash,
         now: SystemTime,
         limits: &CheckLimits,
@@ -337,7 +337,16 @@ impl VerificationStore for TokenStorage {
         rebind: Option<&str>,
     ) -> Result<CheckDecision, StoreError> {
         let mut inner = self.lock();
-        let Some(mut verification) = inner.verification_at(key) else {
+        let found = match target {
+            CheckTarget::Key(key) => inner.verification_at(key),
+            CheckTarget::Current(to) => inner.current(to).and_then(|id| {
+                inner.verification_at(VerificationKey {
+                    id: &id_text(&id),
+                    e164: to.e164(),
+                })
+            }),
+        };
+        let Some(mut verification) = found else {
             return Ok(CheckDecision::NotFound);
         };
         let mut number = inner.number(&verification.to);

@@ -157,6 +157,30 @@ pub struct VerificationKey<'a> {
     pub e164: &'a str,
 }
 
+/// What a check is made against: the verification a key names, or the number's current
+/// one (which a backend keeping it under its number finds in the same step).
+#[derive(Debug, Clone, Copy)]
+pub enum CheckTarget<'a> {
+    Key(VerificationKey<'a>),
+    Current(&'a PhoneNumber),
+}
+
+impl CheckTarget<'_> {
+    /// The number (E.164) the verification is for, which the candidate's hash is bound to.
+    pub fn e164(&self) -> &str {
+        match self {
+            Self::Key(key) => key.e164,
+            Self::Current(to) => to.e164(),
+        }
+    }
+}
+
+impl<'a> From<VerificationKey<'a>> for CheckTarget<'a> {
+    fn from(key: VerificationKey<'a>) -> Self {
+        Self::Key(key)
+    }
+}
+
 impl Verification {
     /// The key this verification is stored under.
     pub fn key(&self) -> VerificationKey<'_> {
@@ -220,12 +244,13 @@ pub trait VerificationStore: Send + Sync + 'static {
         attempt: SendAttempt,
     ) -> Result<(), StoreError>;
 
-    /// Evaluates `candidate` against the verification by the rules, counting the attempt
-    /// (`rules::begin_check`). A right code with `rebind` also binds the verification to
-    /// that browser. For a code a provider owns, the attempt is reserved instead.
+    /// Evaluates `candidate` against the verification `target` names by the rules,
+    /// counting the attempt (`rules::begin_check`). A right code with `rebind` also binds
+    /// the verification to that browser. For a code a provider owns, the attempt is
+    /// reserved instead.
     async fn check_code(
         &self,
-        key: VerificationKey<'_>,
+        target: CheckTarget<'_>,
         candidate: &CodeHash,
         now: SystemTime,
         limits: &CheckLimits,

@@ -3,14 +3,18 @@
 //! the hash tag `{+12015550123}` so scripts run on Redis Cluster and Valkey too.
 //!
 //! Keys (`p` is `store.key_prefix`):
-//! `p{NUM}:v:ID` verification (hash) · `p{NUM}:cur` current id · `p{NUM}:sendw` the
-//! latest send and the send window's slots (hash) · `p{NUM}:fail` consecutive failures ·
-//! `p{NUM}:lock` lockout · `pvid:{ID}` id → number · `pip:{IP}:w` sends from an address
-//! (hash of slots) · `pidem:{KEY}` · `p{guard}:prefix:P`, `p{guard}:country:CC`,
-//! `p{guard}:spend:DAY`: the fraud guard's and the budget's counters, under one hash tag.
+//! `p{NUM}:n` the number (hash: its current id, latest send, send window's slots,
+//! consecutive failures and lockout; see `NUMBER_LUA`) · `p{NUM}:v:ID` verification
+//! (hash) · `pvid:{ID}` id → number · `pip:{IP}:w` sends from an address (hash of slots) ·
+//! `pidem:{KEY}` · `p{guard}:prefix:P`, `p{guard}:country:CC`, `p{guard}:spend:DAY`: the
+//! fraud guard's and the budget's counters, under one hash tag · `playout`: when this
+//! layout began (see `RedisStore::folding`).
+//!
+//! A start is one script and one append on a single Redis; a check is one script.
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -20,8 +24,8 @@ use redis::{FromRedisValue, Script, ScriptInvocation};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    CheckDecision, Guarded, IdempotencyClaim, RETAIN_AFTER_EXPIRY, SlotDecision, StartDecision,
-    StoreError, StoredResponse, VerificationKey, VerificationStore,
+    CheckDecision, CheckTarget, Guarded, IdempotencyClaim, RETAIN_AFTER_EXPIRY, SlotDecision,
+    StartDecision, StoreError, StoredResponse, VerificationKey, VerificationStore,
 };
 use crate::code::CodeHash;
 use crate::domain::guard::{self, FraudLimits, GuardLimits, GuardRefusal, SendFacts};
@@ -41,16 +45,23 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(2);
 /// Lua shared by the scripts that count over a sliding window (see `domain::window`):
 /// slots are hash fields named by a tag letter and the slot's start in milliseconds.
 const WINDOW_LUA: &str = r#"
--- `h`: the hash as HGETALL gave it, when the caller read it already.
-local function window_slots(key, tag, now, window, h)
-  h = h or redis.call('HGETALL', key)
-  local slots, total = {}, 0
+-- A field of a hash as HGETALL gave it, or nil.
+local function field(h, name)
+  for i = 1, #h, 2 do
+    if h[i] == name then return h[i + 1] end
+  end
+  return nil
+end
+-- The slots tagged `tag` of a hash as HGETALL gave it: their total and the live slots in
+-- order, then the fields of those that have passed, for the caller to delete when it writes.
+local function window_slots(h, tag, now, window)
+  local slots, total, stale = {}, 0, {}
   for i = 1, #h, 2 do
     local f = h[i]
     if string.sub(f, 1, 1) == tag then
       local start = tonumber(string.sub(f, 2))
       if start + window <= now then
-        redis.call('HDEL', key, f)
+        table.insert(stale, f)
       else
         local c = tonumber(h[i + 1])
         total = total + c
@@ -59,14 +70,7 @@ local function window_slots(key, tag, now, window, h)
     end
   end
   table.sort(slots, function(a, b) return a[1] < b[1] end)
-  return total, slots
-end
--- A field of a hash as HGETALL gave it, or nil.
-local function field(h, name)
-  for i = 1, #h, 2 do
-    if h[i] == name then return h[i + 1] end
-  end
-  return nil
+  return total, slots, stale
 end
 local function wait_for_room(slots, total, max, window, now)
   if total < max then return 0 end
@@ -79,27 +83,98 @@ local function wait_for_room(slots, total, max, window, now)
 end
 "#;
 
-/// KEYS: lock, sends. ARGV: now, cooldown, max, window, slot. {wait, previous last,
+/// Lua for the number's hash `p{NUM}:n`: `cur` (its current verification's id), `last`
+/// (its latest send), `s<slot>` (its sends in the send window's slots), `fails` and
+/// `forget` (its consecutive failures, and when they are forgotten), `lock` (locked
+/// until). It is kept as long as the longest of these matters.
+const NUMBER_LUA: &str = r#"
+-- Writes the fields `set` (name, value, ...) to the number's hash `key`, deletes the
+-- fields `stale`, and keeps the hash until `at` at least; `h`: what it held before.
+-- Written before deleting: a hash emptied, then made again, would have no expiry.
+local function write_number(key, h, set, stale, at)
+  if #set > 0 then redis.call('HSET', key, unpack(set)) end
+  if #stale > 0 then redis.call('HDEL', key, unpack(stale)) end
+  if #h == 0 then
+    if #set > 0 then redis.call('PEXPIREAT', key, at) end
+  else
+    redis.call('PEXPIREAT', key, at, 'GT')
+  end
+end
+"#;
+
+/// `number(key)`: the number's hash, as HGETALL gives it.
+const NUMBER_READ: &str = r#"
+local function number(key) return redis.call('HGETALL', key) end
+"#;
+
+/// `number(key)` while keys of the earlier layout may live (see `RedisStore::folding`):
+/// a number without a hash has its keys `sendw`, `cur`, `lock` and `fail` folded into one
+/// first, kept as long as the longest of them was.
+const NUMBER_FOLD: &str = r#"
+local function number(key)
+  local h = redis.call('HGETALL', key)
+  if #h > 0 then return h end
+  local base = string.sub(key, 1, -2)
+  local sends_key, cur_key, lock_key, fail_key = base .. 'sendw', base .. 'cur', base .. 'lock', base .. 'fail'
+  local set, keep = {}, 0
+  local function kept(k)
+    local t = redis.call('PEXPIRETIME', k)
+    if t > keep then keep = t end
+  end
+  local sends = redis.call('HGETALL', sends_key)
+  for i = 1, #sends do table.insert(set, sends[i]) end
+  if #sends > 0 then kept(sends_key) end
+  local cur = redis.call('GET', cur_key)
+  if cur then
+    table.insert(set, 'cur') table.insert(set, cur)
+    kept(cur_key)
+  end
+  local lock = redis.call('GET', lock_key)
+  if lock then
+    table.insert(set, 'lock') table.insert(set, lock)
+    kept(lock_key)
+  end
+  local fail = redis.call('HMGET', fail_key, 'n', 'until')
+  if fail[1] then
+    table.insert(set, 'fails') table.insert(set, fail[1])
+    table.insert(set, 'forget') table.insert(set, fail[2] or '0')
+    kept(fail_key)
+  end
+  if #set == 0 then return h end
+  redis.call('HSET', key, unpack(set))
+  redis.call('PEXPIREAT', key, keep)
+  redis.call('DEL', sends_key, cur_key, lock_key, fail_key)
+  return redis.call('HGETALL', key)
+end
+"#;
+
+/// KEYS: the number. ARGV: now, cooldown, max, window, slot. {wait, previous last,
 /// issued} (see `granted`).
 const TAKE_NUMBER_SLOT: &str = r#"
 local now, cooldown, max, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local h = number(KEYS[1])
 local wait = 0
-local locked_until = tonumber(redis.call('GET', KEYS[1]))
+local locked_until = tonumber(field(h, 'lock'))
 if locked_until and now < locked_until then wait = locked_until - now end
-local sends = redis.call('HGETALL', KEYS[2])
-local last_raw = field(sends, 'last')
+local last_raw = field(h, 'last')
 local last = tonumber(last_raw)
 if last and now < last + cooldown then wait = math.max(wait, last + cooldown - now) end
-local total, slots = window_slots(KEYS[2], 's', now, window, sends)
+local total, slots, stale = window_slots(h, 's', now, window)
 wait = math.max(wait, wait_for_room(slots, total, max, window, now))
 if wait > 0 then return {wait, '', {}} end
-redis.call('HINCRBY', KEYS[2], 's' .. ARGV[5], '1')
-redis.call('HSET', KEYS[2], 'last', ARGV[1])
-redis.call('PEXPIREAT', KEYS[2], math.max(tonumber(ARGV[5]) + window, now + cooldown))
-return granted({0, last_raw or ''})
+local slot = 's' .. ARGV[5]
+local set = {slot, (tonumber(field(h, slot)) or 0) + 1, 'last', ARGV[1]}
+local at = math.max(tonumber(ARGV[5]) + window, now + cooldown)
+local r, more, more_at = granted({0, last_raw or ''}, h)
+if more then
+  for _, x in ipairs(more) do table.insert(set, x) end
+  at = math.max(at, more_at)
+end
+write_number(KEYS[1], h, set, stale, at)
+return r
 "#;
 
-/// KEYS: sends. ARGV: slot, the `last` this start wrote, the `last` before it.
+/// KEYS: the number. ARGV: slot, the `last` this start wrote, the `last` before it.
 const UNTAKE_NUMBER_SLOT: &str = r#"
 if redis.call('HINCRBY', KEYS[1], 's' .. ARGV[1], -1) <= 0 then redis.call('HDEL', KEYS[1], 's' .. ARGV[1]) end
 if redis.call('HGET', KEYS[1], 'last') == ARGV[2] then
@@ -112,12 +187,14 @@ return 1
 /// issued}.
 const TAKE_IP_SLOT: &str = r#"
 local now, max, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local total, slots = window_slots(KEYS[1], 's', now, window)
+local total, slots, stale = window_slots(redis.call('HGETALL', KEYS[1]), 's', now, window)
 local wait = wait_for_room(slots, total, max, window, now)
 if wait > 0 or ARGV[5] == 'peek' then return {wait, {}} end
 redis.call('HINCRBY', KEYS[1], 's' .. ARGV[4], 1)
+if #stale > 0 then redis.call('HDEL', KEYS[1], unpack(stale)) end
 redis.call('PEXPIREAT', KEYS[1], tonumber(ARGV[4]) + window)
-return granted({0})
+local r = granted({0})
+return r
 "#;
 
 /// KEYS: a window hash. ARGV: slot.
@@ -132,40 +209,48 @@ return 1
 const ADMIT: &str = r#"
 local now = tonumber(ARGV[1])
 local fraud, fwin = ARGV[2] == '1', tonumber(ARGV[3])
+local prefix_stale = {}
 if fraud then
-  local blocked = tonumber(redis.call('HGET', KEYS[1], 'blocked'))
-  if blocked and now < blocked then return {'fraud', 0, {}} end
-  if blocked then redis.call('HDEL', KEYS[1], 'blocked') end
   local prefix = redis.call('HGETALL', KEYS[1])
-  local sends = window_slots(KEYS[1], 's', now, fwin, prefix)
-  local approvals = window_slots(KEYS[1], 'a', now, fwin, prefix)
+  local blocked = tonumber(field(prefix, 'blocked'))
+  if blocked and now < blocked then return {'fraud', 0, {}} end
+  if blocked then table.insert(prefix_stale, 'blocked') end
+  local sends, _, stale_sends = window_slots(prefix, 's', now, fwin)
+  local approvals, _, stale_approvals = window_slots(prefix, 'a', now, fwin)
   if sends >= tonumber(ARGV[4]) and approvals < tonumber(ARGV[5]) * sends then
     local blocked_until = now + tonumber(ARGV[6])
     redis.call('HSET', KEYS[1], 'blocked', blocked_until)
     redis.call('PEXPIREAT', KEYS[1], math.max(blocked_until, now + fwin))
     return {'fraud', 1, {}}
   end
+  for _, f in ipairs(stale_sends) do table.insert(prefix_stale, f) end
+  for _, f in ipairs(stale_approvals) do table.insert(prefix_stale, f) end
 end
 local cap, hour = tonumber(ARGV[8]), 3600000
+local country_stale = {}
 if cap > 0 then
-  local total, slots = window_slots(KEYS[2], 's', now, hour)
+  local total, slots, stale = window_slots(redis.call('HGETALL', KEYS[2]), 's', now, hour)
   local wait = wait_for_room(slots, total, cap, hour, now)
   if wait > 0 then return {'country', wait, {}} end
+  country_stale = stale
 end
 local limit, cost = tonumber(ARGV[10]), tonumber(ARGV[11])
 local spent = tonumber(redis.call('GET', KEYS[3]) or '0')
 if limit > 0 and spent + cost > limit then return {'spend', 0, {}} end
 if fraud then
   redis.call('HINCRBY', KEYS[1], 's' .. ARGV[7], 1)
+  if #prefix_stale > 0 then redis.call('HDEL', KEYS[1], unpack(prefix_stale)) end
   redis.call('PEXPIREAT', KEYS[1], now + fwin)
 end
 if cap > 0 then
   redis.call('HINCRBY', KEYS[2], 's' .. ARGV[9], 1)
+  if #country_stale > 0 then redis.call('HDEL', KEYS[2], unpack(country_stale)) end
   redis.call('PEXPIREAT', KEYS[2], tonumber(ARGV[9]) + hour)
 end
 redis.call('INCRBY', KEYS[3], cost)
 redis.call('PEXPIREAT', KEYS[3], ARGV[12])
-return granted({'ok', 0})
+local r = granted({'ok', 0})
+return r
 "#;
 
 /// KEYS: prefix. ARGV: now, fraud window, slot.
@@ -177,16 +262,17 @@ redis.call('PEXPIREAT', KEYS[1], math.max(now + fwin, blocked))
 return 1
 "#;
 
-/// Lua that issues a code: `issue(cur, vkey, index, A)` with the number's current id, the
+/// Lua that issues a code: `issue(h, vkey, index, A)` with the number's hash as read, the
 /// fresh verification's key and (on a single Redis, where any key may be reached) the
 /// fresh id's index entry; `A`: the verification key prefix, now, then the fresh
 /// verification's fields. Answers the pending verification given the new code, as
-/// HGETALL, or nothing when the fresh one was stored (the caller has it).
+/// HGETALL, or nothing when the fresh one was stored (the caller has it); then the fields
+/// the number's hash is to get, and until when it must keep them.
 const ISSUE_LUA: &str = r#"
-local function issue(cur, vkey, index, A)
+local function issue(h, vkey, index, A)
   -- Times go back to Redis as the strings they came as: a Lua number would be printed.
-  local now = tonumber(A[2])
-  local current = redis.call('GET', cur)
+  local now, keep = tonumber(A[2]), tonumber(A[9])
+  local current = field(h, 'cur')
   if current then
     local key = A[1] .. current
     local v = redis.call('HMGET', key, 'status', 'expires', 'browser')
@@ -195,8 +281,7 @@ local function issue(cur, vkey, index, A)
         redis.call('HSET', key, 'hash', A[5], 'channel', A[6], 'sent', A[7], 'expires', A[8], 'voice', A[10],
           'locale', A[12], 'owner', '')
         redis.call('PEXPIREAT', key, A[9])
-        redis.call('PEXPIREAT', cur, A[9])
-        return redis.call('HGETALL', key)
+        return redis.call('HGETALL', key), {}, keep
       end
       redis.call('HSET', key, 'status', 'canceled', 'voice', '')
     end
@@ -205,27 +290,44 @@ local function issue(cur, vkey, index, A)
     'sent', A[7], 'expires', A[8], 'voice', A[10], 'status', 'pending', 'failed', '0', 'attempts', '[]',
     'browser', A[11], 'locale', A[12], 'region', A[13])
   redis.call('PEXPIREAT', vkey, A[9])
-  redis.call('SET', cur, A[3], 'PXAT', A[9])
   if index then redis.call('SET', index, A[4], 'PXAT', A[9]) end
-  return {}
+  return {}, {'cur', A[3]}, keep
 end
 "#;
 
-const ISSUE_CODE: &str = "return issue(KEYS[1], KEYS[2], KEYS[3], ARGV)";
+/// KEYS: the number, the fresh verification, its index entry (single Redis).
+const ISSUE_CODE: &str = r#"
+local h = number(KEYS[1])
+local answer, set, at = issue(h, KEYS[2], KEYS[3], ARGV)
+write_number(KEYS[1], h, set, {}, at)
+return answer
+"#;
 
-/// The end of a script that takes a send slot, when it grants one: `granted(answer)`
+/// The end of a script that takes a send slot, when it grants one: `granted(answer, h)`
 /// appends to the answer what issuing answered, or nothing when this step issues nothing.
-const GRANTED_ALONE: &str = "local function granted(r) table.insert(r, {}) return r end\n";
+const GRANTED_ALONE: &str = "local function granted(r, h) table.insert(r, {}) return r end\n";
 
 /// `granted` for a script that is the last step of a start and issues the code too: the
-/// issue's keys follow the script's own `own_keys` keys, its arguments the `own_args`.
+/// issue's keys (the number, the fresh verification, its index entry) follow the script's
+/// own `own_keys` keys, its arguments the `own_args`. The number's own step passes the
+/// number's hash `h` and writes what issuing adds to it (the fields and until when, which
+/// `granted` answers after the answer); another step leaves that to `granted`.
 fn granted_issuing(own_keys: usize, own_args: usize) -> String {
     format!(
-        "local function granted(r)\n  table.insert(r, issue(KEYS[{}], KEYS[{}], KEYS[{}], {{unpack(ARGV, {})}}))\n  return r\nend\n",
-        own_keys + 1,
-        own_keys + 2,
-        own_keys + 3,
-        own_args + 1
+        r#"local function granted(r, h)
+  local n, own = KEYS[{number}], h ~= nil
+  if not own then h = number(n) end
+  local answer, set, at = issue(h, KEYS[{fresh}], KEYS[{index}], {{unpack(ARGV, {first})}})
+  table.insert(r, answer)
+  if own then return r, set, at end
+  write_number(n, h, set, {{}}, at)
+  return r
+end
+"#,
+        number = own_keys + 1,
+        fresh = own_keys + 2,
+        index = own_keys + 3,
+        first = own_args + 1
     )
 }
 
@@ -270,99 +372,107 @@ redis.call('HSET', KEYS[1], 'status', ARGV[2], 'voice', '')
 return redis.call('HGETALL', KEYS[1])
 "#;
 
-/// KEYS: verification, the number's failures, its lock. ARGV: the candidate's hash, now,
-/// max attempts, lockout failures, lockout (ms), browser to bind on approval, now plus
-/// the lockout. {tag, detail, the verification as HGETALL}.
+/// KEYS: the number, then the verification (none: the number's current one). ARGV: the
+/// candidate's hash, now, max attempts, lockout failures, lockout (ms), browser to bind on
+/// approval, now plus the lockout, the verification key prefix. {tag, detail, the
+/// verification as HGETALL}.
 const CHECK_CODE: &str = r#"
-local v = redis.call('HMGET', KEYS[1], 'status', 'expires', 'hash', 'failed')
+local h = number(KEYS[1])
+local vkey = KEYS[2]
+if not vkey then
+  local current = field(h, 'cur')
+  if not current then return {'notfound', '', {}} end
+  vkey = ARGV[8] .. current
+end
+local v = redis.call('HMGET', vkey, 'status', 'expires', 'hash', 'failed')
 local status = v[1]
 if not status then return {'notfound', '', {}} end
 local now = tonumber(ARGV[2])
 if status == 'pending' and now >= tonumber(v[2]) then
   status = 'expired'
-  redis.call('HSET', KEYS[1], 'status', status, 'voice', '')
+  redis.call('HSET', vkey, 'status', status, 'voice', '')
 end
-if status ~= 'pending' then return {'notpending', status, redis.call('HGETALL', KEYS[1])} end
-local locked_until = tonumber(redis.call('GET', KEYS[3]))
-if locked_until and now < locked_until then return {'locked', tostring(locked_until - now), redis.call('HGETALL', KEYS[1])} end
+if status ~= 'pending' then return {'notpending', status, redis.call('HGETALL', vkey)} end
+local locked_until = tonumber(field(h, 'lock'))
+if locked_until and now < locked_until then return {'locked', tostring(locked_until - now), redis.call('HGETALL', vkey)} end
 -- The number's consecutive failures, forgotten once their lockout has passed.
 local function failures()
-  local f = redis.call('HMGET', KEYS[2], 'until', 'n')
-  local forget_at = tonumber(f[1])
+  local forget_at = tonumber(field(h, 'forget'))
   if forget_at and now >= forget_at then return 0 end
-  return tonumber(f[2]) or 0
+  return tonumber(field(h, 'fails')) or 0
 end
 local function count_failure(n)
-  redis.call('HSET', KEYS[2], 'n', n, 'until', ARGV[7])
-  redis.call('PEXPIREAT', KEYS[2], ARGV[7])
+  write_number(KEYS[1], h, {'fails', n, 'forget', ARGV[7]}, {}, ARGV[7])
 end
 local stored = v[3]
 if stored == '' then
   -- The provider's code: reserve an attempt, counted as a wrong code until settled.
   local n = failures()
   if tonumber(v[4]) >= tonumber(ARGV[3]) or n >= tonumber(ARGV[4]) then
-    return {'locked', '1000', redis.call('HGETALL', KEYS[1])}
+    return {'locked', '1000', redis.call('HGETALL', vkey)}
   end
-  redis.call('HINCRBY', KEYS[1], 'failed', '1')
+  redis.call('HINCRBY', vkey, 'failed', '1')
   count_failure(n + 1)
-  return {'delegated', '', redis.call('HGETALL', KEYS[1])}
+  return {'delegated', '', redis.call('HGETALL', vkey)}
 end
 if stored == ARGV[1] then
-  redis.call('HSET', KEYS[1], 'status', 'approved', 'voice', '')
-  if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'browser', ARGV[6]) end
-  redis.call('DEL', KEYS[2])
-  return {'evaluated', '1', redis.call('HGETALL', KEYS[1])}
+  if ARGV[6] ~= '' then
+    redis.call('HSET', vkey, 'status', 'approved', 'voice', '', 'browser', ARGV[6])
+  else
+    redis.call('HSET', vkey, 'status', 'approved', 'voice', '')
+  end
+  if field(h, 'fails') then redis.call('HDEL', KEYS[1], 'fails', 'forget') end
+  return {'evaluated', '1', redis.call('HGETALL', vkey)}
 end
-local failed = redis.call('HINCRBY', KEYS[1], 'failed', '1')
-if failed >= tonumber(ARGV[3]) then redis.call('HSET', KEYS[1], 'status', 'max_attempts_reached', 'voice', '') end
+local failed = redis.call('HINCRBY', vkey, 'failed', '1')
+if failed >= tonumber(ARGV[3]) then redis.call('HSET', vkey, 'status', 'max_attempts_reached', 'voice', '') end
 local n = failures() + 1
 if n >= tonumber(ARGV[4]) then
-  redis.call('SET', KEYS[3], ARGV[7], 'PXAT', ARGV[7])
-  redis.call('DEL', KEYS[2])
+  write_number(KEYS[1], h, {'lock', ARGV[7]}, {'fails', 'forget'}, ARGV[7])
 else
   count_failure(n)
 end
-return {'evaluated', '0', redis.call('HGETALL', KEYS[1])}
+return {'evaluated', '0', redis.call('HGETALL', vkey)}
 "#;
 
-/// KEYS: verification, the number's failures, its lock. ARGV: verdict, now, max attempts,
-/// lockout failures, lockout (ms), browser to bind on approval.
+/// KEYS: verification, the number. ARGV: verdict, now, max attempts, lockout failures,
+/// lockout (ms), browser to bind on approval.
 const SETTLE_CHECK: &str = r#"
 if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
 local now, lockout = tonumber(ARGV[2]), tonumber(ARGV[5])
 local pending = redis.call('HGET', KEYS[1], 'status') == 'pending'
 local verdict = ARGV[1]
-local function give_back(key, field)
-  local n = tonumber(redis.call('HGET', key, field)) or 0
-  if n > 0 then redis.call('HINCRBY', key, field, -1) end
+local h = number(KEYS[2])
+local fails = tonumber(field(h, 'fails')) or 0
+local function give_back_attempt()
+  local n = tonumber(redis.call('HGET', KEYS[1], 'failed')) or 0
+  if n > 0 then redis.call('HINCRBY', KEYS[1], 'failed', -1) end
 end
 local function finish(status)
   if pending then redis.call('HSET', KEYS[1], 'status', status, 'voice', '') end
 end
 local function lock_if_due()
-  local n = tonumber(redis.call('HGET', KEYS[2], 'n')) or 0
-  if n >= tonumber(ARGV[4]) then
-    redis.call('SET', KEYS[3], now + lockout, 'PXAT', now + lockout)
-    redis.call('DEL', KEYS[2])
+  if fails >= tonumber(ARGV[4]) then
+    write_number(KEYS[2], h, {'lock', now + lockout}, {'fails', 'forget'}, now + lockout)
   end
 end
 if verdict == 'approved' then
-  give_back(KEYS[1], 'failed')
+  give_back_attempt()
   finish('approved')
   if pending and ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'browser', ARGV[6]) end
-  redis.call('DEL', KEYS[2])
+  if fails > 0 then redis.call('HDEL', KEYS[2], 'fails', 'forget') end
 elseif verdict == 'wrong' then
   if tonumber(redis.call('HGET', KEYS[1], 'failed')) >= tonumber(ARGV[3]) then finish('max_attempts_reached') end
   lock_if_due()
 elseif verdict == 'expired' then
-  give_back(KEYS[1], 'failed')
+  give_back_attempt()
   finish('expired')
 elseif verdict == 'exhausted' then
   finish('max_attempts_reached')
   lock_if_due()
 else
-  give_back(KEYS[1], 'failed')
-  give_back(KEYS[2], 'n')
+  give_back_attempt()
+  if fails > 0 then redis.call('HINCRBY', KEYS[2], 'fails', -1) end
 end
 return redis.call('HGETALL', KEYS[1])
 "#;
@@ -395,6 +505,31 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'body', ARGV[2])
 return 1
 "#;
+
+/// KEYS: the layout's marker. ARGV: now, how long the marker is kept (ms). When this
+/// layout began: the marker's time, set now by the first instance to use the layout, or
+/// 0 when that Redis held no keys at all (so no keys of an earlier layout either).
+const LAYOUT: &str = r#"
+local since = redis.call('GET', KEYS[1])
+if since then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return since
+end
+since = ARGV[1]
+if redis.call('DBSIZE') == 0 then since = '0' end
+redis.call('SET', KEYS[1], since, 'PX', ARGV[2])
+return since
+"#;
+
+/// How long the layout's marker is kept after an instance last started; each start-up
+/// renews it.
+const LAYOUT_MARKER_KEPT: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// Until the layout's marker is read: fold, to be safe.
+const LAYOUT_UNKNOWN: u64 = u64::MAX;
+
+/// How long keys of the earlier layout are assumed to live, unless the settings say.
+const EARLIER_LAYOUT_LASTED: Duration = Duration::from_secs(24 * 3600);
 
 /// The connection to a single Redis or a cluster; both reconnect by themselves.
 #[derive(Clone)]
@@ -483,12 +618,14 @@ struct SlotStep {
 }
 
 impl SlotStep {
-    /// `body` counts over sliding windows and uses `own_keys` keys and `own_args` arguments.
-    fn new(body: &str, own_keys: usize, own_args: usize) -> Self {
+    /// `body` counts over sliding windows and uses `own_keys` keys and `own_args`
+    /// arguments; `number` reads a number's hash (`NUMBER_READ` or `NUMBER_FOLD`).
+    fn new(body: &str, own_keys: usize, own_args: usize, number: &str) -> Self {
         let issuing = granted_issuing(own_keys, own_args);
+        let lua = format!("{WINDOW_LUA}{NUMBER_LUA}{number}");
         Self {
-            alone: Script::new(&format!("{WINDOW_LUA}{GRANTED_ALONE}{body}")),
-            issuing: Script::new(&format!("{WINDOW_LUA}{ISSUE_LUA}{issuing}{body}")),
+            alone: Script::new(&format!("{lua}{GRANTED_ALONE}{body}")),
+            issuing: Script::new(&format!("{lua}{ISSUE_LUA}{issuing}{body}")),
         }
     }
 
@@ -497,42 +634,58 @@ impl SlotStep {
     }
 }
 
+/// The scripts that read no number's hash.
 struct Scripts {
-    take_number_slot: SlotStep,
     untake_number_slot: Script,
-    take_ip_slot: SlotStep,
     untake_slot: Script,
-    admit: SlotStep,
     approve: Script,
-    issue_code: Script,
     add_attempt: Script,
     set_delivery: Script,
     end_pending: Script,
-    check_code: Script,
-    settle_check: Script,
     hand_over: Script,
     claim_key: Script,
     complete_key: Script,
+    layout: Script,
 }
 
 impl Scripts {
     fn new() -> Self {
         Self {
-            take_number_slot: SlotStep::new(TAKE_NUMBER_SLOT, 2, 5),
             untake_number_slot: Script::new(UNTAKE_NUMBER_SLOT),
-            take_ip_slot: SlotStep::new(TAKE_IP_SLOT, 1, 5),
             untake_slot: Script::new(UNTAKE_SLOT),
-            admit: SlotStep::new(ADMIT, 3, 12),
             approve: Script::new(APPROVE),
-            issue_code: Script::new(&format!("{ISSUE_LUA}{ISSUE_CODE}")),
             add_attempt: Script::new(ADD_ATTEMPT),
             set_delivery: Script::new(SET_DELIVERY),
             end_pending: Script::new(END_PENDING),
-            check_code: Script::new(CHECK_CODE),
-            settle_check: Script::new(SETTLE_CHECK),
             hand_over: Script::new(HAND_OVER),
             claim_key: Script::new(CLAIM_KEY),
             complete_key: Script::new(COMPLETE_KEY),
+            layout: Script::new(LAYOUT),
+        }
+    }
+}
+
+/// The scripts that read a number's hash, each with one way of reading it.
+struct NumberScripts {
+    take_number_slot: SlotStep,
+    take_ip_slot: SlotStep,
+    admit: SlotStep,
+    issue_code: Script,
+    check_code: Script,
+    settle_check: Script,
+}
+
+impl NumberScripts {
+    /// `number`: `NUMBER_READ`, or `NUMBER_FOLD` while keys of the earlier layout may live.
+    fn new(number: &str) -> Self {
+        let lua = format!("{WINDOW_LUA}{NUMBER_LUA}{number}");
+        Self {
+            take_number_slot: SlotStep::new(TAKE_NUMBER_SLOT, 1, 5, number),
+            take_ip_slot: SlotStep::new(TAKE_IP_SLOT, 1, 5, number),
+            admit: SlotStep::new(ADMIT, 3, 12, number),
+            issue_code: Script::new(&format!("{lua}{ISSUE_LUA}{ISSUE_CODE}")),
+            check_code: Script::new(&format!("{lua}{CHECK_CODE}")),
+            settle_check: Script::new(&format!("{lua}{SETTLE_CHECK}")),
         }
     }
 }
@@ -565,8 +718,14 @@ pub struct RedisStore {
     connection: Connection,
     prefix: String,
     scripts: Scripts,
+    numbers: NumberScripts,
+    folding: NumberScripts,
     metrics: Arc<Metrics>,
     retain_ended: Duration,
+    /// When this layout began, in milliseconds (see `folding`).
+    layout_since: AtomicU64,
+    /// The longest a key of the earlier layout was kept.
+    earlier_layout_lasts: Duration,
 }
 
 /// A send attempt as stored (times in milliseconds, readable from Lua).
@@ -622,6 +781,53 @@ impl RedisStore {
         self
     }
 
+    /// The longest the earlier layout kept any of a number's keys (a verification's time
+    /// to live plus `retain_ended`, the send window, the cooldown, the lockout): for that
+    /// long after this layout began, numbers are read through `NUMBER_FOLD`.
+    pub fn earlier_layout_lasted(mut self, longest: Duration) -> Self {
+        self.earlier_layout_lasts = longest;
+        self
+    }
+
+    /// Whether keys of the earlier layout (`p{NUM}:sendw`, `:cur`, `:lock`, `:fail`)
+    /// may still live at `now`, so that a number without a hash must be read through
+    /// `NUMBER_FOLD`: until the layout's marker is read, and for `earlier_layout_lasts`
+    /// after the layout began in a Redis that held keys then. A fresh Redis never folds.
+    fn folding(&self, now: SystemTime) -> bool {
+        match self.layout_since.load(Ordering::Relaxed) {
+            LAYOUT_UNKNOWN => true,
+            0 => false,
+            since => {
+                millis(now) < since.saturating_add(self.earlier_layout_lasts.as_millis() as u64)
+            }
+        }
+    }
+
+    /// The scripts that read numbers, as `folding` says to at `now`.
+    fn numbers(&self, now: SystemTime) -> &NumberScripts {
+        if self.folding(now) {
+            &self.folding
+        } else {
+            &self.numbers
+        }
+    }
+
+    /// Reads (or, first, sets) when this layout began.
+    async fn read_layout(&self) -> Result<(), StoreError> {
+        let since: String = self
+            .run(
+                self.scripts
+                    .layout
+                    .key(format!("{}layout", self.prefix))
+                    .arg(millis(SystemTime::now()))
+                    .arg(LAYOUT_MARKER_KEPT.as_millis() as u64),
+            )
+            .await?;
+        let since = since.parse().map_err(|_| corrupt("layout marker"))?;
+        self.layout_since.store(since, Ordering::Relaxed);
+        Ok(())
+    }
+
     /// Connects (a cluster when `cluster`), pings once, and keeps reconnecting by itself.
     /// An unreachable Redis at start-up is logged; requests get 503 until it answers.
     pub async fn connect(
@@ -644,8 +850,12 @@ impl RedisStore {
             connection,
             prefix: prefix.to_string(),
             scripts: Scripts::new(),
+            numbers: NumberScripts::new(NUMBER_READ),
+            folding: NumberScripts::new(NUMBER_FOLD),
             metrics,
             retain_ended: RETAIN_AFTER_EXPIRY,
+            layout_since: AtomicU64::new(LAYOUT_UNKNOWN),
+            earlier_layout_lasts: EARLIER_LAYOUT_LASTED,
         };
         match store.ping().await {
             Ok(()) => tracing::info!(cluster, "redis store connected"),
@@ -656,14 +866,19 @@ impl RedisStore {
         Ok(store)
     }
 
-    /// The same connection under another key prefix (tests give each case its own).
+    /// The same connection under another key prefix (tests give each case its own),
+    /// reading numbers as this store does.
     pub fn with_prefix(&self, prefix: &str) -> Self {
         Self {
             connection: self.connection.clone(),
             prefix: prefix.to_string(),
             scripts: Scripts::new(),
+            numbers: NumberScripts::new(NUMBER_READ),
+            folding: NumberScripts::new(NUMBER_FOLD),
             metrics: self.metrics.clone(),
             retain_ended: self.retain_ended,
+            layout_since: AtomicU64::new(self.layout_since.load(Ordering::Relaxed)),
+            earlier_layout_lasts: self.earlier_layout_lasts,
         }
     }
 
@@ -736,7 +951,11 @@ impl RedisStore {
         let day = guard::utc_day(now);
         let fraud = limits.fraud;
         let fraud_window = fraud.map_or(Duration::from_secs(1), |f| f.window);
-        let mut invocation = self.scripts.admit.script(issue.is_some()).prepare_invoke();
+        let mut invocation = self
+            .numbers(now)
+            .admit
+            .script(issue.is_some())
+            .prepare_invoke();
         invocation
             .key(self.guard_key("prefix", &facts.prefix))
             .key(self.guard_key("country", &facts.country))
@@ -786,7 +1005,7 @@ impl RedisStore {
         let single = self.single();
         let now_ms = millis(now);
         let e164 = to.e164();
-        let sends_key = self.number_key(e164, "sendw");
+        let number_key = self.number_key(e164);
         let number_slot = slot_start(now_ms, limits.number_window);
         let ip_key = ip.map(|ip| format!("{}ip:{{{ip}}}:w", self.prefix));
         let ip_slot = slot_start(now_ms, limits.ip_window);
@@ -800,13 +1019,12 @@ impl RedisStore {
         };
 
         let mut invocation = self
-            .scripts
+            .numbers(now)
             .take_number_slot
             .script(number_issues.is_some())
             .prepare_invoke();
         invocation
-            .key(self.number_key(e164, "lock"))
-            .key(&sends_key)
+            .key(&number_key)
             .arg(now_ms)
             .arg(limits.cooldown.as_millis() as u64)
             .arg(limits.max_per_number)
@@ -815,8 +1033,7 @@ impl RedisStore {
         IssueCall::append(number_issues, &mut invocation);
         let (number_wait, previous_last, issued): (u64, String, Vec<String>) =
             self.run(&invocation).await?;
-        let take_ip =
-            |mode, issue| self.take_ip_slot(ip_key.as_deref(), now_ms, limits, mode, issue);
+        let take_ip = |mode, issue| self.take_ip_slot(ip_key.as_deref(), now, limits, mode, issue);
         if number_wait > 0 {
             // The person can only retry once every limit has passed.
             let (ip_wait, _) = take_ip("peek", None).await?;
@@ -829,7 +1046,7 @@ impl RedisStore {
             self.run::<i64>(
                 self.scripts
                     .untake_number_slot
-                    .key(&sends_key)
+                    .key(&number_key)
                     .arg(number_slot)
                     .arg(now_ms)
                     .arg(&previous_last),
@@ -866,7 +1083,7 @@ impl RedisStore {
     async fn take_ip_slot(
         &self,
         key: Option<&str>,
-        now_ms: u64,
+        now: SystemTime,
         limits: &SendLimits,
         mode: &str,
         issue: Option<&IssueCall>,
@@ -874,8 +1091,9 @@ impl RedisStore {
         let Some(key) = key else {
             return Ok((0, Vec::new()));
         };
+        let now_ms = millis(now);
         let mut invocation = self
-            .scripts
+            .numbers(now)
             .take_ip_slot
             .script(issue.is_some())
             .prepare_invoke();
@@ -905,7 +1123,7 @@ impl RedisStore {
             None => String::new(),
         };
         let mut keys = vec![
-            self.number_key(e164, "cur"),
+            self.number_key(e164),
             self.verification_key(e164, &fresh.id),
         ];
         if self.single() {
@@ -916,7 +1134,7 @@ impl RedisStore {
             Checker::Provider(_) => String::new(),
         };
         let args = vec![
-            self.number_key(e164, "v:"),
+            self.verification_key(e164, ""),
             millis(now).to_string(),
             fresh.id.clone(),
             e164.to_string(),
@@ -972,12 +1190,14 @@ impl RedisStore {
         format!("{}rec:{kind}:{{{key}}}", self.prefix)
     }
 
-    fn number_key(&self, e164: &str, suffix: &str) -> String {
-        format!("{}{{{e164}}}:{suffix}", self.prefix)
+    /// The number's hash (see `NUMBER_LUA`); `NUMBER_FOLD` finds the earlier layout's
+    /// keys by its name.
+    fn number_key(&self, e164: &str) -> String {
+        format!("{}{{{e164}}}:n", self.prefix)
     }
 
     fn verification_key(&self, e164: &str, id: &str) -> String {
-        self.number_key(e164, &format!("v:{id}"))
+        format!("{}{{{e164}}}:v:{id}", self.prefix)
     }
 
     fn index_key(&self, id: &str) -> String {
@@ -1154,7 +1374,7 @@ impl VerificationStore for RedisStore {
         now: SystemTime,
     ) -> Result<Verification, StoreError> {
         let issue = self.issue_call(&fresh, now)?;
-        let mut invocation = self.scripts.issue_code.prepare_invoke();
+        let mut invocation = self.numbers(now).issue_code.prepare_invoke();
         IssueCall::append(Some(&issue), &mut invocation);
         let fields: Vec<String> = self.run(&invocation).await?;
         self.issued(fresh, fields, &issue).await
@@ -1185,33 +1405,36 @@ impl VerificationStore for RedisStore {
 
     async fn check_code(
         &self,
-        key: VerificationKey<'_>,
+        target: CheckTarget<'_>,
         candidate: &CodeHash,
         now: SystemTime,
         limits: &CheckLimits,
         _send_window: Duration,
         rebind: Option<&str>,
     ) -> Result<CheckDecision, StoreError> {
-        let e164 = key.e164;
-        let Some(key) = self.key_at(key) else {
+        let e164 = target.e164();
+        if !e164_shaped(e164) {
             return Ok(CheckDecision::NotFound);
-        };
-        let (tag, detail, fields): (String, String, Vec<String>) = self
-            .run(
-                self.scripts
-                    .check_code
-                    .key(&key)
-                    .key(self.number_key(e164, "fail"))
-                    .key(self.number_key(e164, "lock"))
-                    .arg(Self::hash_hex(candidate))
-                    .arg(millis(now))
-                    .arg(limits.max_attempts)
-                    .arg(limits.lockout_failures)
-                    .arg(limits.lockout.as_millis() as u64)
-                    .arg(rebind.unwrap_or(""))
-                    .arg(millis(now + limits.lockout)),
-            )
-            .await?;
+        }
+        let mut invocation = self.numbers(now).check_code.prepare_invoke();
+        invocation.key(self.number_key(e164));
+        // Without a verification's key, the script checks the number's current one.
+        if let CheckTarget::Key(key) = target {
+            let Some(key) = self.key_at(key) else {
+                return Ok(CheckDecision::NotFound);
+            };
+            invocation.key(key);
+        }
+        invocation
+            .arg(Self::hash_hex(candidate))
+            .arg(millis(now))
+            .arg(limits.max_attempts)
+            .arg(limits.lockout_failures)
+            .arg(limits.lockout.as_millis() as u64)
+            .arg(rebind.unwrap_or(""))
+            .arg(millis(now + limits.lockout))
+            .arg(self.verification_key(e164, ""));
+        let (tag, detail, fields): (String, String, Vec<String>) = self.run(&invocation).await?;
         if tag == "notfound" {
             return Ok(CheckDecision::NotFound);
         }
@@ -1260,11 +1483,10 @@ impl VerificationStore for RedisStore {
         };
         let fields: Vec<String> = self
             .run(
-                self.scripts
+                self.numbers(now)
                     .settle_check
                     .key(key)
-                    .key(self.number_key(e164, "fail"))
-                    .key(self.number_key(e164, "lock"))
+                    .key(self.number_key(e164))
                     .arg(verdict)
                     .arg(millis(now))
                     .arg(limits.max_attempts)
@@ -1314,8 +1536,16 @@ impl VerificationStore for RedisStore {
     }
 
     async fn current_for(&self, to: &PhoneNumber) -> Result<Option<String>, StoreError> {
-        self.command(redis::cmd("GET").arg(self.number_key(to.e164(), "cur")))
-            .await
+        let number = self.number_key(to.e164());
+        let current: Option<String> = self
+            .command(redis::cmd("HGET").arg(&number).arg("cur"))
+            .await?;
+        if current.is_some() || !self.folding(SystemTime::now()) {
+            return Ok(current);
+        }
+        // A number the earlier layout kept, not yet folded (see `NUMBER_FOLD`).
+        let earlier = format!("{}cur", number.strip_suffix('n').unwrap_or(&number));
+        self.command(redis::cmd("GET").arg(earlier)).await
     }
 
     async fn end_pending(
@@ -1470,6 +1700,9 @@ impl VerificationStore for RedisStore {
     async fn ping(&self) -> Result<(), StoreError> {
         let pong: String = self.command(&redis::cmd("PING")).await?;
         if pong == "PONG" {
+            if self.layout_since.load(Ordering::Relaxed) == LAYOUT_UNKNOWN {
+                self.read_layout().await?;
+            }
             Ok(())
         } else {
             self.metrics.store_error();
@@ -1517,6 +1750,190 @@ mod tests {
         );
         let keys = server.keys_without_ttl().await;
         assert!(keys.is_empty(), "keys without a TTL: {keys:?}");
+    }
+
+    /// A store that reads every number through `NUMBER_FOLD`, as one does until the
+    /// layout's marker is read, or while keys of the earlier layout may live.
+    fn folding(store: RedisStore) -> RedisStore {
+        store.layout_since.store(LAYOUT_UNKNOWN, Ordering::Relaxed);
+        store
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn redis_store_passes_the_contract_while_folding_the_earlier_layout() {
+        let Some(server) = RedisServer::start_or_skip().await else {
+            return;
+        };
+        let base = store(&server).await;
+        assert!(
+            !base.folding(SystemTime::now()),
+            "a fresh redis never folds"
+        );
+        super::super::contract::run_all(|| {
+            Box::new(folding(
+                base.with_prefix(&format!("f{}:", crate::code::random_hex(4))),
+            ))
+        })
+        .await;
+        let keys = server.keys_without_ttl().await;
+        assert!(keys.is_empty(), "keys without a TTL: {keys:?}");
+    }
+
+    /// When the layout began: 0 in a Redis that held nothing, else when the first store
+    /// read the marker, which later stores keep; numbers fold until the earlier layout's
+    /// keys have expired, and not after.
+    #[tokio::test]
+    async fn the_layout_marker_says_how_long_numbers_fold() {
+        let Some(server) = RedisServer::start_or_skip().await else {
+            return;
+        };
+        let first = store(&server).await;
+        assert_eq!(first.layout_since.load(Ordering::Relaxed), 0);
+        let metrics = || Arc::new(Metrics::default());
+        let before = millis(SystemTime::now());
+        let upgraded = RedisStore::connect(&server.url(), false, "upgraded:", metrics())
+            .await
+            .unwrap()
+            .earlier_layout_lasted(Duration::from_secs(3600));
+        let since = upgraded.layout_since.load(Ordering::Relaxed);
+        assert!(
+            since >= before && since <= millis(SystemTime::now()),
+            "{since}"
+        );
+        let began = from_millis(since);
+        assert!(upgraded.folding(began + Duration::from_secs(3599)));
+        assert!(!upgraded.folding(began + Duration::from_secs(3601)));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let again = RedisStore::connect(&server.url(), false, "upgraded:", metrics())
+            .await
+            .unwrap();
+        assert_eq!(again.layout_since.load(Ordering::Relaxed), since);
+        let ttl: i64 = again
+            .command(redis::cmd("PTTL").arg("upgraded:layout"))
+            .await
+            .unwrap();
+        assert!(ttl > 0, "the marker expires: {ttl}");
+    }
+
+    /// A number as the earlier layout kept it (`sendw`, `cur`, `fail`, `lock` keys) is
+    /// folded into its hash on first use, keeping its cooldown, current verification,
+    /// failures and lockout, and its keys are gone after.
+    #[tokio::test]
+    async fn a_number_of_the_earlier_layout_keeps_its_limits_and_verification() {
+        let Some(server) = RedisServer::start_or_skip().await else {
+            return;
+        };
+        let store = folding(store(&server).await.with_prefix("old:"));
+        let limits = super::super::contract::CHECK;
+        let now = SystemTime::now();
+        let to = PhoneNumber::from_e164("+12015550100").unwrap();
+        let v = store
+            .issue_code(super::super::contract::fresh(&to, "123456", now), now)
+            .await
+            .unwrap();
+        // The number as the earlier layout wrote it.
+        let now_ms = millis(now);
+        let base = "old:{+12015550100}:";
+        let raw = |args: &[String]| {
+            let mut cmd = redis::cmd(&args[0]);
+            cmd.arg(&args[1..]);
+            cmd
+        };
+        let keep = now_ms + 3_600_000;
+        for args in [
+            format!("DEL {base}n"),
+            format!(
+                "HSET {base}sendw last {} s{} 1",
+                now_ms - 5000,
+                now_ms - 5000
+            ),
+            format!("PEXPIREAT {base}sendw {}", now_ms + 600_000),
+            format!("SET {base}cur {} PXAT {keep}", v.id),
+            format!(
+                "HSET {base}fail n {} until {keep}",
+                limits.lockout_failures - 1
+            ),
+            format!("PEXPIREAT {base}fail {keep}"),
+        ] {
+            let args: Vec<String> = args.split(' ').map(String::from).collect();
+            let _: redis::Value = store.command(&raw(&args)).await.unwrap();
+        }
+        assert_eq!(store.current_for(&to).await.unwrap(), Some(v.id.clone()));
+        // The cooldown holds: the latest send was 5 s ago.
+        let send = super::super::contract::SEND;
+        let decision = store
+            .take_send_slot(&to, None, now, &send, None)
+            .await
+            .unwrap();
+        let SlotDecision::Refused(RetryAfter(wait)) = decision else {
+            panic!("{decision:?}")
+        };
+        assert!(wait > Duration::from_secs(20), "{wait:?}");
+        for legacy in ["sendw", "cur", "fail", "lock"] {
+            let exists: i64 = store
+                .command(redis::cmd("EXISTS").arg(format!("{base}{legacy}")))
+                .await
+                .unwrap();
+            assert_eq!(exists, 0, "{legacy} was folded");
+        }
+        let expires: i64 = store
+            .command(redis::cmd("PEXPIRETIME").arg(format!("{base}n")))
+            .await
+            .unwrap();
+        assert_eq!(expires as u64, keep, "kept as long as the longest key was");
+        // The check reaches the current verification, and the failures carried over
+        // lock the number at this wrong code.
+        let candidate = |code: &str| {
+            let format = crate::code::CodeFormat {
+                alphabet: crate::code::CodeAlphabet::Digits,
+                length: 6,
+            };
+            crate::code::CodeHasher::new([9; 32]).hash(to.e164(), &format.parse(code).unwrap())
+        };
+        let window = Duration::from_secs(600);
+        let check = |code: &'static str| {
+            let candidate = candidate(code);
+            let (store, to) = (&store, &to);
+            async move {
+                store
+                    .check_code(
+                        CheckTarget::Current(to),
+                        &candidate,
+                        now,
+                        &limits,
+                        window,
+                        None,
+                    )
+                    .await
+                    .unwrap()
+            }
+        };
+        let CheckDecision::Evaluated(checked, outcome) = check("000000").await else {
+            panic!("not evaluated")
+        };
+        assert_eq!((checked.id.as_str(), outcome.valid), (v.id.as_str(), false));
+        let decision = check("123456").await;
+        assert!(
+            matches!(decision, CheckDecision::Refused(_, CheckRefusal::Locked(_))),
+            "{decision:?}"
+        );
+        // A lock the earlier layout kept holds too.
+        let other = PhoneNumber::from_e164("+12015550101").unwrap();
+        let _: () = store
+            .command(
+                redis::cmd("SET")
+                    .arg("old:{+12015550101}:lock")
+                    .arg(now_ms + 60_000)
+                    .arg("PXAT")
+                    .arg(now_ms + 60_000),
+            )
+            .await
+            .unwrap();
+        let decision = store
+            .take_send_slot(&other, None, now, &send, None)
+            .await
+            .unwrap();
+        assert_eq!(decision, refused(60_000));
     }
 
     #[tokio::test]

@@ -8,7 +8,7 @@ use crate::domain::rules::{self, CheckRefusal};
 use crate::domain::{Channel, Checker, Status, Verdict, Verification, VoiceTicket};
 use crate::i18n::Locale;
 use crate::phone::PhoneNumber;
-use crate::store::{CheckDecision, Guarded, StartDecision, VerificationKey};
+use crate::store::{CheckDecision, CheckTarget, Guarded, StartDecision, VerificationKey};
 
 use super::{CheckResult, StoreError, Verifier, VerifyError};
 
@@ -165,7 +165,7 @@ impl Verifier {
             .number_of(id)
             .await?
             .ok_or(VerifyError::NotFound)?;
-        self.check_key(VerificationKey { id, e164: &e164 }, code, None)
+        self.check_key(VerificationKey { id, e164: &e164 }.into(), code, None)
             .await
     }
 
@@ -178,23 +178,24 @@ impl Verifier {
         code: &Code,
         rebind: Option<&str>,
     ) -> Result<CheckResult, VerifyError> {
-        self.check_key(verification.key(), code, rebind).await
+        self.check_key(verification.key().into(), code, rebind)
+            .await
     }
 
-    /// Checks `code` against the verification `key` names. Its number never changes, so
-    /// the hash is bound to it without reading the verification first.
+    /// Checks `code` against the verification `target` names. Its number never changes,
+    /// so the hash is bound to it without reading the verification first.
     #[tracing::instrument(name = "check code", skip_all)]
     async fn check_key(
         &self,
-        key: VerificationKey<'_>,
+        target: CheckTarget<'_>,
         code: &Code,
         rebind: Option<&str>,
     ) -> Result<CheckResult, VerifyError> {
-        let candidate = self.hasher.hash(key.e164, code);
+        let candidate = self.hasher.hash(target.e164(), code);
         let decision = self
             .store
             .check_code(
-                key,
+                target,
                 &candidate,
                 self.clock.now(),
                 &self.policy.check,
@@ -313,16 +314,7 @@ impl Verifier {
         to: &PhoneNumber,
         code: &Code,
     ) -> Result<CheckResult, VerifyError> {
-        let id = self
-            .store
-            .current_for(to)
-            .await?
-            .ok_or(VerifyError::NotFound)?;
-        let key = VerificationKey {
-            id: &id,
-            e164: to.e164(),
-        };
-        self.check_key(key, code, None).await
+        self.check_key(CheckTarget::Current(to), code, None).await
     }
 
     /// The verification with this id, its status as of now.
