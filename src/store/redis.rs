@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::{FromRedisValue, Script, ScriptInvocation};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::{
     CheckDecision, CheckTarget, Guarded, IdempotencyClaim, RETAIN_AFTER_EXPIRY, SlotDecision,
@@ -287,7 +287,7 @@ local function issue(h, vkey, index, A)
     end
   end
   redis.call('HSET', vkey, 'id', A[3], 'to', A[4], 'hash', A[5], 'channel', A[6], 'created', A[7],
-    'sent', A[7], 'expires', A[8], 'voice', A[10], 'status', 'pending', 'failed', '0', 'attempts', '[]',
+    'sent', A[7], 'expires', A[8], 'voice', A[10], 'status', 'pending', 'failed', '0',
     'browser', A[11], 'locale', A[12], 'region', A[13])
   redis.call('PEXPIREAT', vkey, A[9])
   if index then redis.call('SET', index, A[4], 'PXAT', A[9]) end
@@ -331,37 +331,54 @@ end
     )
 }
 
-/// KEYS: the verification. ARGV: the attempt, as JSON. Appends it to the JSON array in
-/// `attempts` as text: decoding and encoding the whole list cost more than the rest.
-const ADD_ATTEMPT: &str = r#"
-local list = redis.call('HGET', KEYS[1], 'attempts')
-if not list then return 0 end
-if list == '[]' or list == '{}' then
-  list = '[' .. ARGV[1] .. ']'
-else
-  list = string.sub(list, 1, -2) .. ',' .. ARGV[1] .. ']'
-end
-redis.call('HSET', KEYS[1], 'attempts', list)
-return 1
-"#;
-
+/// KEYS: verification. ARGV: the provider, its id for the message ('' for none), the
+/// delivery status. Sets the status of the latest attempt through that provider with that
+/// id, or else of its latest attempt. Attempts are fields `a<ms>.<seq>` holding
+/// `[channel, provider, status, id]` (see `RedisStore::attempt_field`); a verification
+/// stored before also has the JSON list `attempts`, older than any field.
 const SET_DELIVERY: &str = r#"
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local list = cjson.decode(redis.call('HGET', KEYS[1], 'attempts'))
+local h = redis.call('HGETALL', KEYS[1])
+if #h == 0 then return 0 end
+-- Oldest first: the list's, then the fields' by time and sequence.
+local all, fields = {}, {}
+local list = nil
+for i = 1, #h, 2 do
+  local at, seq = string.match(h[i], '^a(%d+)%.(%d+)$')
+  if at then
+    table.insert(fields, {tonumber(at), tonumber(seq), h[i], cjson.decode(h[i + 1])})
+  elseif h[i] == 'attempts' and h[i + 1] ~= '[]' and h[i + 1] ~= '{}' then
+    list = cjson.decode(h[i + 1])
+  end
+end
+if list then
+  for i, a in ipairs(list) do
+    table.insert(all, {provider = a.provider, ref = a.provider_ref, set = function(status)
+      list[i].delivery_status = status
+      redis.call('HSET', KEYS[1], 'attempts', cjson.encode(list))
+    end})
+  end
+end
+table.sort(fields, function(a, b) if a[1] ~= b[1] then return a[1] < b[1] end return a[2] < b[2] end)
+for _, f in ipairs(fields) do
+  local value = f[4]
+  table.insert(all, {provider = value[2], ref = value[4], set = function(status)
+    value[3] = status
+    redis.call('HSET', KEYS[1], f[3], cjson.encode(value))
+  end})
+end
 local found = nil
 if ARGV[2] ~= '' then
-  for i = #list, 1, -1 do
-    if list[i].provider == ARGV[1] and list[i].provider_ref == ARGV[2] then found = i break end
+  for i = #all, 1, -1 do
+    if all[i].provider == ARGV[1] and all[i].ref == ARGV[2] then found = all[i] break end
   end
 end
 if not found then
-  for i = #list, 1, -1 do
-    if list[i].provider == ARGV[1] then found = i break end
+  for i = #all, 1, -1 do
+    if all[i].provider == ARGV[1] then found = all[i] break end
   end
 end
 if not found then return 0 end
-list[found].delivery_status = ARGV[3]
-redis.call('HSET', KEYS[1], 'attempts', cjson.encode(list))
+found.set(ARGV[3])
 return 1
 "#;
 
@@ -639,7 +656,6 @@ struct Scripts {
     untake_number_slot: Script,
     untake_slot: Script,
     approve: Script,
-    add_attempt: Script,
     set_delivery: Script,
     end_pending: Script,
     hand_over: Script,
@@ -654,7 +670,6 @@ impl Scripts {
             untake_number_slot: Script::new(UNTAKE_NUMBER_SLOT),
             untake_slot: Script::new(UNTAKE_SLOT),
             approve: Script::new(APPROVE),
-            add_attempt: Script::new(ADD_ATTEMPT),
             set_delivery: Script::new(SET_DELIVERY),
             end_pending: Script::new(END_PENDING),
             hand_over: Script::new(HAND_OVER),
@@ -728,15 +743,23 @@ pub struct RedisStore {
     earlier_layout_lasts: Duration,
 }
 
-/// A send attempt as stored (times in milliseconds, readable from Lua).
-#[derive(Serialize, Deserialize)]
-struct StoredAttempt {
+/// A send attempt as the earlier layout stored it, in the JSON list `attempts` (times in
+/// milliseconds).
+#[derive(Deserialize)]
+struct ListedAttempt {
     channel: Channel,
     provider: String,
     at: u64,
     delivery_status: Option<String>,
     provider_ref: Option<String>,
 }
+
+/// A send attempt as stored, in its own field (see `RedisStore::attempt_field`): channel,
+/// provider, delivery status and the provider's id for the message, a JSON array.
+type StoredAttempt = (Channel, String, Option<String>, Option<String>);
+
+/// Orders the attempts this process appends within one millisecond.
+static ATTEMPT_SEQUENCE: AtomicU64 = AtomicU64::new(0);
 
 fn millis(at: SystemTime) -> u64 {
     at.duration_since(UNIX_EPOCH)
@@ -904,6 +927,26 @@ impl RedisStore {
                         .await
                 }
                 Connection::Cluster(c) => invocation.invoke_async(&mut c.clone()).await,
+            }
+        };
+        match tokio::time::timeout(CALL_TIMEOUT, call).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(self.failed(e)),
+            Err(_) => Err(self.timed_out()),
+        }
+    }
+
+    async fn pipeline<T: FromRedisValue>(&self, pipe: &redis::Pipeline) -> Result<T, StoreError> {
+        async fn query<C: ConnectionLike, T: FromRedisValue>(
+            mut c: C,
+            pipe: &redis::Pipeline,
+        ) -> redis::RedisResult<T> {
+            pipe.query_async(&mut c).await
+        }
+        let call = async {
+            match &self.connection {
+                Connection::Single(single) => single.call(|c| query(c, pipe)).await,
+                Connection::Cluster(c) => query(c.clone(), pipe).await,
             }
         };
         match tokio::time::timeout(CALL_TIMEOUT, call).await {
@@ -1239,13 +1282,6 @@ impl RedisStore {
         };
         let number = |name: &str| get(name)?.parse::<u64>().map_err(|_| corrupt(name));
         let parse_enum = |name: &str| get(name).map(|v| serde_json::Value::String(v.to_string()));
-        let attempts_json = get("attempts")?;
-        // cjson writes an empty array as `{}`.
-        let attempts: Vec<StoredAttempt> = if attempts_json == "{}" {
-            Vec::new()
-        } else {
-            serde_json::from_str(attempts_json).map_err(|_| corrupt("attempts"))?
-        };
         let voice = get("voice").unwrap_or("");
         let browser = get("browser").unwrap_or("");
         let to = match get("region") {
@@ -1263,16 +1299,7 @@ impl RedisStore {
             last_sent_at: from_millis(number("sent")?),
             expires_at: from_millis(number("expires")?),
             failed_checks: number("failed")? as u32,
-            send_attempts: attempts
-                .into_iter()
-                .map(|a| SendAttempt {
-                    channel: a.channel,
-                    provider: a.provider,
-                    at: from_millis(a.at),
-                    delivery_status: a.delivery_status,
-                    provider_ref: a.provider_ref,
-                })
-                .collect(),
+            send_attempts: Self::attempts(&fields)?,
             checker: match get("hash")? {
                 "" => Checker::Provider(
                     serde_json::from_str(get("owner")?).map_err(|_| corrupt("owner"))?,
@@ -1290,6 +1317,57 @@ impl RedisStore {
             browser: (!browser.is_empty()).then(|| browser.to_string()),
             locale: Locale::from_language(get("locale").unwrap_or("en")).unwrap_or_default(),
         })
+    }
+
+    /// The send attempts of a verification's fields, oldest first: those of the earlier
+    /// layout's list `attempts`, then one per field `a<ms>.<seq>` in time and sequence.
+    fn attempts(fields: &[String]) -> Result<Vec<SendAttempt>, StoreError> {
+        let mut attempts = Vec::new();
+        let mut own = Vec::new();
+        for pair in fields.chunks(2) {
+            let [name, value] = pair else { continue };
+            if name == "attempts" {
+                // cjson writes an empty array as `{}`.
+                if value != "{}" {
+                    let listed: Vec<ListedAttempt> =
+                        serde_json::from_str(value).map_err(|_| corrupt("attempts"))?;
+                    attempts.extend(listed.into_iter().map(|a| SendAttempt {
+                        channel: a.channel,
+                        provider: a.provider,
+                        at: from_millis(a.at),
+                        delivery_status: a.delivery_status,
+                        provider_ref: a.provider_ref,
+                    }));
+                }
+            } else if let Some((at, seq)) = name
+                .strip_prefix('a')
+                .and_then(|rest| rest.split_once('.'))
+                .and_then(|(at, seq)| Some((at.parse::<u64>().ok()?, seq.parse::<u64>().ok()?)))
+            {
+                let (channel, provider, delivery_status, provider_ref): StoredAttempt =
+                    serde_json::from_str(value).map_err(|_| corrupt("attempt"))?;
+                own.push((
+                    (at, seq),
+                    SendAttempt {
+                        channel,
+                        provider,
+                        at: from_millis(at),
+                        delivery_status,
+                        provider_ref,
+                    },
+                ));
+            }
+        }
+        own.sort_by_key(|(order, _)| *order);
+        attempts.extend(own.into_iter().map(|(_, attempt)| attempt));
+        Ok(attempts)
+    }
+
+    /// The field an attempt made `at` is kept in: its time in milliseconds, then this
+    /// process's sequence, which orders attempts within one millisecond.
+    fn attempt_field(at: SystemTime) -> String {
+        let seq = ATTEMPT_SEQUENCE.fetch_add(1, Ordering::Relaxed);
+        format!("a{}.{seq}", millis(at))
     }
 
     /// A number as `issue_code` stored it: E.164 and its region (empty: none), both from
@@ -1388,18 +1466,29 @@ impl VerificationStore for RedisStore {
         let Some(key) = self.key_at(key) else {
             return Ok(());
         };
-        let stored = StoredAttempt {
-            channel: attempt.channel,
-            provider: attempt.provider,
-            at: millis(attempt.at),
-            delivery_status: attempt.delivery_status,
-            provider_ref: attempt.provider_ref,
-        };
+        let stored: StoredAttempt = (
+            attempt.channel,
+            attempt.provider,
+            attempt.delivery_status,
+            attempt.provider_ref,
+        );
         let json = serde_json::to_string(&stored)
             .map_err(|e| StoreError::caused_by("cannot encode a send attempt", e))?;
-        let _: i64 = self
-            .run(self.scripts.add_attempt.key(key).arg(json))
-            .await?;
+        // No script: the field is written, and the hash given an expiry only if it had
+        // none, in the past, so that a verification no longer kept is not made again (a
+        // reader of the moment between finds no verification in it; see `get`).
+        let mut pipe = redis::pipe();
+        pipe.cmd("HSET")
+            .arg(&key)
+            .arg(Self::attempt_field(attempt.at))
+            .arg(json)
+            .ignore()
+            .cmd("PEXPIREAT")
+            .arg(&key)
+            .arg(1)
+            .arg("NX")
+            .ignore();
+        let _: () = self.pipeline(&pipe).await?;
         Ok(())
     }
 
@@ -1520,7 +1609,9 @@ impl VerificationStore for RedisStore {
             return Ok(None);
         };
         let fields: Vec<String> = self.command(redis::cmd("HGETALL").arg(key)).await?;
-        if fields.is_empty() {
+        // A hash without an id is no verification: an attempt appended the moment one
+        // stopped being kept, until its expiry removes it.
+        if !fields.chunks(2).any(|pair| pair[0] == "id") {
             return Ok(None);
         }
         Self::parse(fields).map(Some)
@@ -1934,6 +2025,78 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(decision, refused(60_000));
+    }
+
+    /// A verification the earlier layout stored keeps its attempts in the JSON list
+    /// `attempts`: they read first, new ones append after them in their own fields, and a
+    /// delivery report reaches the latest match of either. An attempt for a verification
+    /// no longer kept leaves nothing behind.
+    #[tokio::test]
+    async fn attempts_of_the_earlier_layout_read_before_new_ones_and_take_reports() {
+        let Some(server) = RedisServer::start_or_skip().await else {
+            return;
+        };
+        let store = store(&server).await.with_prefix("listed:");
+        let now = SystemTime::now();
+        let to = PhoneNumber::from_e164("+12015550102").unwrap();
+        let v = store
+            .issue_code(super::super::contract::fresh(&to, "123456", now), now)
+            .await
+            .unwrap();
+        let key = store.verification_key(to.e164(), &v.id);
+        let listed = format!(
+            r#"[{{"channel":"sms","provider":"twilio","at":{},"delivery_status":"sent","provider_ref":"SM1"}}]"#,
+            millis(now) - 1000
+        );
+        let _: i64 = store
+            .command(redis::cmd("HSET").arg(&key).arg("attempts").arg(&listed))
+            .await
+            .unwrap();
+        let attempt = |provider: &str, reference: &str| SendAttempt {
+            channel: Channel::Sms,
+            provider: provider.into(),
+            at: from_millis(millis(now)),
+            delivery_status: Some("sent".into()),
+            provider_ref: Some(reference.into()),
+        };
+        store
+            .add_send_attempt(v.key(), attempt("telnyx", "T1"))
+            .await
+            .unwrap();
+        let read = store.get(&v.id).await.unwrap().unwrap();
+        let seen: Vec<_> = read
+            .send_attempts
+            .iter()
+            .map(|a| (a.provider.as_str(), a.provider_ref.as_deref()))
+            .collect();
+        assert_eq!(seen, [("twilio", Some("SM1")), ("telnyx", Some("T1"))]);
+        for (provider, reference, status) in [
+            ("twilio", "SM1", "delivered"),
+            ("telnyx", "T1", "undelivered"),
+        ] {
+            assert!(
+                store
+                    .set_delivery_status(&v.id, provider, Some(reference), status)
+                    .await
+                    .unwrap()
+            );
+        }
+        let read = store.get(&v.id).await.unwrap().unwrap();
+        let statuses: Vec<_> = read
+            .send_attempts
+            .iter()
+            .map(|a| a.delivery_status.as_deref())
+            .collect();
+        assert_eq!(statuses, [Some("delivered"), Some("undelivered")]);
+        // Gone from Redis: the attempt makes no hash of its own.
+        let _: i64 = store.command(redis::cmd("DEL").arg(&key)).await.unwrap();
+        store
+            .add_send_attempt(v.key(), attempt("telnyx", "T2"))
+            .await
+            .unwrap();
+        let exists: i64 = store.command(redis::cmd("EXISTS").arg(&key)).await.unwrap();
+        assert_eq!(exists, 0);
+        assert_eq!(store.get(&v.id).await.unwrap(), None);
     }
 
     #[tokio::test]
