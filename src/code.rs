@@ -247,6 +247,11 @@ pub fn to_hex(bytes: &[u8]) -> String {
     hex_bytes::encode(bytes)
 }
 
+/// The bytes of hex text (either case), or `None` when it is not hex.
+pub fn from_hex(text: &str) -> Option<Vec<u8>> {
+    hex_bytes::decode(text)
+}
+
 /// Constant-time comparison of two strings (tokens, keys).
 pub fn constant_time_eq(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
@@ -262,7 +267,13 @@ mod hex_bytes {
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn encode(bytes: &[u8]) -> String {
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut text = String::with_capacity(bytes.len() * 2);
+        for b in bytes {
+            text.push(DIGITS[usize::from(b >> 4)] as char);
+            text.push(DIGITS[usize::from(b & 0xf)] as char);
+        }
+        text
     }
 
     pub fn decode(raw: &str) -> Option<Vec<u8>> {

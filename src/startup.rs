@@ -110,6 +110,14 @@ impl Application {
     }
 }
 
+/// The key Redis stores seal numbers into verification ids with (see `store::ids`).
+fn redis_id_key(secret: &[u8]) -> [u8; 16] {
+    let key = derive_key(secret, "phone-verify redis verification ids");
+    let mut half = [0u8; 16];
+    half.copy_from_slice(&key[..16]);
+    half
+}
+
 /// Builds the shared state: keys, store, channels, verifier.
 pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
     let settings = &config.settings;
@@ -147,7 +155,8 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
             .await
             .context("cannot set up the redis store")?
             .retaining(retain_ended)
-            .earlier_layout_lasted(earlier_layout_lasted),
+            .earlier_layout_lasted(earlier_layout_lasted)
+            .naming_ids_with(redis_id_key(&secret)),
         ),
     };
     let channels = Channels::from_settings(settings)?;

@@ -12,6 +12,7 @@ use crate::domain::rules::{CheckLimits, CheckOutcome, CheckRefusal, SendLimits};
 use crate::domain::{ProviderCheck, RetryAfter, SendAttempt, Status, Verdict, Verification};
 use crate::phone::PhoneNumber;
 
+pub mod ids;
 pub mod memory;
 mod packed;
 pub mod redis;
@@ -284,8 +285,17 @@ pub trait VerificationStore: Send + Sync + 'static {
     async fn get(&self, id: &str) -> Result<Option<Verification>, StoreError>;
 
     /// The number (E.164) of verification `id`, if it is still remembered: all a check by
-    /// id needs before it can name the verification.
+    /// id needs before it can name the verification. An id that names its number (see
+    /// `new_id`) may give the number of a verification no longer remembered.
     async fn number_of(&self, id: &str) -> Result<Option<String>, StoreError>;
+
+    /// A fresh verification id for a verification of `to`: 32 lowercase hex characters,
+    /// unguessable. A backend keeping verifications under their number may make ids that
+    /// name it (`ids::IdSealer`), so that it finds them by id without an index.
+    fn new_id(&self, to: &PhoneNumber) -> String {
+        let _ = to;
+        crate::code::random_hex(16)
+    }
 
     /// The id of the number's current verification, if any.
     async fn current_for(&self, to: &PhoneNumber) -> Result<Option<String>, StoreError>;

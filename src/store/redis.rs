@@ -5,7 +5,8 @@
 //! Keys (`p` is `store.key_prefix`):
 //! `p{NUM}:n` the number (hash: its current id, latest send, send window's slots,
 //! consecutive failures and lockout; see `NUMBER_LUA`) · `p{NUM}:v:ID` verification
-//! (hash) · `pvid:{ID}` id → number · `pip:{IP}:w` sends from an address (hash of slots) ·
+//! (hash) · `pvid:{ID}` id → number, only for ids this store did not make (its own
+//! name their number: see `ids`) · `pip:{IP}:w` sends from an address (hash of slots) ·
 //! `pidem:{KEY}` · `p{guard}:prefix:P`, `p{guard}:country:CC`, `p{guard}:spend:DAY`: the
 //! fraud guard's and the budget's counters, under one hash tag · `playout`: when this
 //! layout began (see `RedisStore::folding`).
@@ -23,6 +24,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::{FromRedisValue, Script, ScriptInvocation};
 use serde::Deserialize;
 
+use super::ids::IdSealer;
 use super::{
     CheckDecision, CheckTarget, Guarded, IdempotencyClaim, RETAIN_AFTER_EXPIRY, SlotDecision,
     StartDecision, StoreError, StoredResponse, VerificationKey, VerificationStore,
@@ -710,7 +712,7 @@ impl NumberScripts {
 struct IssueCall {
     keys: Vec<String>,
     args: Vec<String>,
-    /// Until when the verification and its index entry are kept, in milliseconds.
+    /// Until when the verification (and any index entry) is kept, in milliseconds.
     keep_until: u64,
 }
 
@@ -741,6 +743,8 @@ pub struct RedisStore {
     layout_since: AtomicU64,
     /// The longest a key of the earlier layout was kept.
     earlier_layout_lasts: Duration,
+    /// Makes ids that name their number, and opens them.
+    ids: IdSealer,
 }
 
 /// A send attempt as the earlier layout stored it, in the JSON list `attempts` (times in
@@ -802,6 +806,18 @@ impl RedisStore {
     pub fn retaining(mut self, retain_ended: Duration) -> Self {
         self.retain_ended = retain_ended;
         self
+    }
+
+    /// Makes (and opens) ids that name their number with `key`, which every instance
+    /// sharing the Redis must share (it is derived from `server.secret`).
+    pub fn naming_ids_with(mut self, key: [u8; 16]) -> Self {
+        self.ids = IdSealer::new(key);
+        self
+    }
+
+    /// Whether `id` is one this store made for `e164`, found without an index entry.
+    fn names(&self, id: &str, e164: &str) -> bool {
+        self.ids.open(id).is_some_and(|number| number == e164)
     }
 
     /// The longest the earlier layout kept any of a number's keys (a verification's time
@@ -879,6 +895,8 @@ impl RedisStore {
             retain_ended: RETAIN_AFTER_EXPIRY,
             layout_since: AtomicU64::new(LAYOUT_UNKNOWN),
             earlier_layout_lasts: EARLIER_LAYOUT_LASTED,
+            // Until `naming_ids_with`: ids only this store can open.
+            ids: IdSealer::new(rand::random()),
         };
         match store.ping().await {
             Ok(()) => tracing::info!(cluster, "redis store connected"),
@@ -902,6 +920,7 @@ impl RedisStore {
             retain_ended: self.retain_ended,
             layout_since: AtomicU64::new(self.layout_since.load(Ordering::Relaxed)),
             earlier_layout_lasts: self.earlier_layout_lasts,
+            ids: self.ids.clone(),
         }
     }
 
@@ -1169,7 +1188,7 @@ impl RedisStore {
             self.number_key(e164),
             self.verification_key(e164, &fresh.id),
         ];
-        if self.single() {
+        if self.single() && !self.names(&fresh.id, e164) {
             keys.push(self.index_key(&fresh.id));
         }
         let hash = match &fresh.checker {
@@ -1212,10 +1231,11 @@ impl RedisStore {
         } else {
             Self::as_stored(fresh)
         };
-        // The script wrote the index entry of a fresh verification on a single Redis; a
-        // cluster keeps it in another slot, and a verification given a new code keeps its
-        // id, whose entry must now live as long as it does.
-        if !self.single() || given_new_code {
+        // An id this store made needs no index entry. The script wrote the entry of any
+        // other fresh one on a single Redis; a cluster keeps it in another slot, and a
+        // verification given a new code keeps its id, whose entry must now live as long
+        // as it does.
+        if !self.names(&stored.id, stored.to.e164()) && (!self.single() || given_new_code) {
             let _: () = self
                 .command(
                     redis::cmd("SET")
@@ -1617,13 +1637,23 @@ impl VerificationStore for RedisStore {
         Self::parse(fields).map(Some)
     }
 
-    /// Through the id → number index.
+    /// From the id itself when this store made it; otherwise through the id → number
+    /// index.
     async fn number_of(&self, id: &str) -> Result<Option<String>, StoreError> {
         if !id_shaped(id) {
             return Ok(None);
         }
+        if let Some(number) = self.ids.open(id) {
+            return Ok(Some(number));
+        }
         self.command(redis::cmd("GET").arg(self.index_key(id)))
             .await
+    }
+
+    fn new_id(&self, to: &PhoneNumber) -> String {
+        self.ids
+            .seal(to.e164())
+            .unwrap_or_else(|| crate::code::random_hex(16))
     }
 
     async fn current_for(&self, to: &PhoneNumber) -> Result<Option<String>, StoreError> {
@@ -2097,6 +2127,62 @@ mod tests {
         let exists: i64 = store.command(redis::cmd("EXISTS").arg(&key)).await.unwrap();
         assert_eq!(exists, 0);
         assert_eq!(store.get(&v.id).await.unwrap(), None);
+    }
+
+    /// A verification under an id the store made is found by id with no index entry,
+    /// on this store and on another instance sharing the key, but not under another key;
+    /// an id made elsewhere is still indexed.
+    #[tokio::test]
+    async fn ids_the_store_made_need_no_index_entry() {
+        let Some(server) = RedisServer::start_or_skip().await else {
+            return;
+        };
+        let store = store(&server)
+            .await
+            .with_prefix("ids:")
+            .naming_ids_with([3; 16]);
+        let now = SystemTime::now();
+        let to = PhoneNumber::from_e164("+12015550103").unwrap();
+        let mut fresh = super::super::contract::fresh(&to, "123456", now);
+        fresh.id = store.new_id(&to);
+        let ours = store.issue_code(fresh, now).await.unwrap();
+        let index_exists = |id: String| {
+            let store = &store;
+            async move {
+                let exists: i64 = store
+                    .command(redis::cmd("EXISTS").arg(store.index_key(&id)))
+                    .await
+                    .unwrap();
+                exists == 1
+            }
+        };
+        assert!(!index_exists(ours.id.clone()).await);
+        let other_instance = store.with_prefix("ids:");
+        for store in [&store, &other_instance] {
+            assert_eq!(store.get(&ours.id).await.unwrap().as_ref(), Some(&ours));
+            assert_eq!(
+                store.number_of(&ours.id).await.unwrap().as_deref(),
+                Some(to.e164())
+            );
+        }
+        let elsewhere = store.with_prefix("ids:").naming_ids_with([4; 16]);
+        assert_eq!(elsewhere.get(&ours.id).await.unwrap(), None);
+        // Given a new code, it keeps its id and still needs no entry.
+        let again = store
+            .issue_code(
+                super::super::contract::fresh(&to, "654321", now + Duration::from_secs(1)),
+                now + Duration::from_secs(1),
+            )
+            .await
+            .unwrap();
+        assert_eq!(again.id, ours.id);
+        assert!(!index_exists(ours.id.clone()).await);
+        // An id the caller made: indexed as before.
+        let theirs = PhoneNumber::from_e164("+12015550104").unwrap();
+        let made = super::super::contract::fresh(&theirs, "123456", now);
+        let made = store.issue_code(made, now).await.unwrap();
+        assert!(index_exists(made.id.clone()).await);
+        assert_eq!(store.get(&made.id).await.unwrap().as_ref(), Some(&made));
     }
 
     #[tokio::test]

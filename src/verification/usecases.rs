@@ -57,7 +57,7 @@ impl Verifier {
             .clone()
             .unwrap_or_else(|| self.policy.format.generate());
         let fresh = Verification {
-            id: crate::code::random_hex(16),
+            id: self.store.new_id(to),
             to: to.clone(),
             channel,
             status: Status::Pending,
