@@ -582,7 +582,7 @@ thread_local! {
 impl PerThread {
     fn new(url: &str) -> redis::RedisResult<Self> {
         Ok(Self {
-            client: redis::Client::open(url)?,
+            client: redis::Client::open(connection_info(url)?)?,
             config: ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(Duration::from_secs(1)))
                 .set_response_timeout(Some(CALL_TIMEOUT))
@@ -793,6 +793,15 @@ fn id_shaped(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
+/// Where a Redis is, from its URL, with Nagle's algorithm off: a command written while
+/// the previous one's segment is unacknowledged must not wait for that acknowledgement.
+fn connection_info(url: &str) -> redis::RedisResult<redis::ConnectionInfo> {
+    use redis::IntoConnectionInfo as _;
+    Ok(url
+        .into_connection_info()?
+        .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true)))
+}
+
 fn refused(wait_ms: u64) -> SlotDecision {
     SlotDecision::Refused(RetryAfter(Duration::from_millis(wait_ms)))
 }
@@ -876,7 +885,11 @@ impl RedisStore {
         metrics: Arc<Metrics>,
     ) -> anyhow::Result<Self> {
         let connection = if cluster {
-            let client = redis::cluster::ClusterClient::builder(url.split(',').map(str::trim))
+            let nodes = url
+                .split(',')
+                .map(|node| connection_info(node.trim()))
+                .collect::<redis::RedisResult<Vec<_>>>()?;
+            let client = redis::cluster::ClusterClient::builder(nodes)
                 .connection_timeout(Duration::from_secs(1))
                 .response_timeout(CALL_TIMEOUT)
                 .retries(1)
