@@ -265,8 +265,8 @@ return 1
 "#;
 
 /// Lua that issues a code: `issue(h, vkey, index, A)` with the number's hash as read, the
-/// fresh verification's key and (on a single Redis, where any key may be reached) the
-/// fresh id's index entry; `A`: the verification key prefix, now, then the fresh
+/// fresh verification's key and (on a single Redis, where any key may be reached, for an
+/// id this store did not make) the fresh id's index entry; `A`: the verification key prefix, now, then the fresh
 /// verification's fields. Answers the pending verification given the new code, as
 /// HGETALL, or nothing when the fresh one was stored (the caller has it); then the fields
 /// the number's hash is to get, and until when it must keep them.
@@ -297,7 +297,7 @@ local function issue(h, vkey, index, A)
 end
 "#;
 
-/// KEYS: the number, the fresh verification, its index entry (single Redis).
+/// KEYS: the number, the fresh verification, its index entry (when `issue_call` gives one).
 const ISSUE_CODE: &str = r#"
 local h = number(KEYS[1])
 local answer, set, at = issue(h, KEYS[2], KEYS[3], ARGV)
@@ -310,7 +310,7 @@ return answer
 const GRANTED_ALONE: &str = "local function granted(r, h) table.insert(r, {}) return r end\n";
 
 /// `granted` for a script that is the last step of a start and issues the code too: the
-/// issue's keys (the number, the fresh verification, its index entry) follow the script's
+/// issue's keys (the number, the fresh verification, any index entry) follow the script's
 /// own `own_keys` keys, its arguments the `own_args`. The number's own step passes the
 /// number's hash `h` and writes what issuing adds to it (the fields and until when, which
 /// `granted` answers after the answer); another step leaves that to `granted`.
@@ -1286,7 +1286,7 @@ impl RedisStore {
             .then(|| self.verification_key(key.e164, key.id))
     }
 
-    /// The key of verification `id`, through the id → number index.
+    /// The key of verification `id`, under the number `number_of` finds.
     async fn key_of(&self, id: &str) -> Result<Option<String>, StoreError> {
         Ok(self
             .number_of(id)
