@@ -629,6 +629,24 @@ impl PerThread {
     }
 }
 
+/// What one call to Redis sends.
+#[derive(Clone, Copy)]
+enum Request<'a> {
+    Script(&'a ScriptInvocation<'a>),
+    Command(&'a redis::Cmd),
+    Pipeline(&'a redis::Pipeline),
+}
+
+impl Request<'_> {
+    async fn send<C: ConnectionLike, T: FromRedisValue>(self, mut c: C) -> redis::RedisResult<T> {
+        match self {
+            Self::Script(invocation) => invocation.invoke_async(&mut c).await,
+            Self::Command(cmd) => cmd.query_async(&mut c).await,
+            Self::Pipeline(pipe) => pipe.query_async(&mut c).await,
+        }
+    }
+}
+
 /// A step of a start that takes a send slot: alone, or, as a start's last step, issuing
 /// the code too.
 struct SlotStep {
@@ -947,65 +965,35 @@ impl RedisStore {
         StoreError::new("redis call timed out")
     }
 
+    /// Sends `request` on this thread's connection (or the cluster's), within
+    /// `CALL_TIMEOUT`; a failure counts as a store error.
+    async fn call<T: FromRedisValue>(&self, request: Request<'_>) -> Result<T, StoreError> {
+        let call = async {
+            match &self.connection {
+                Connection::Single(single) => single.call(|c| request.send(c)).await,
+                Connection::Cluster(c) => request.send(c.clone()).await,
+            }
+        };
+        match tokio::time::timeout(CALL_TIMEOUT, call).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(self.failed(e)),
+            Err(_) => Err(self.timed_out()),
+        }
+    }
+
     async fn run<T: FromRedisValue>(
         &self,
         invocation: &ScriptInvocation<'_>,
     ) -> Result<T, StoreError> {
-        let call = async {
-            match &self.connection {
-                Connection::Single(single) => {
-                    single
-                        .call(|mut c| async move { invocation.invoke_async(&mut c).await })
-                        .await
-                }
-                Connection::Cluster(c) => invocation.invoke_async(&mut c.clone()).await,
-            }
-        };
-        match tokio::time::timeout(CALL_TIMEOUT, call).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(self.failed(e)),
-            Err(_) => Err(self.timed_out()),
-        }
+        self.call(Request::Script(invocation)).await
     }
 
     async fn pipeline<T: FromRedisValue>(&self, pipe: &redis::Pipeline) -> Result<T, StoreError> {
-        async fn query<C: ConnectionLike, T: FromRedisValue>(
-            mut c: C,
-            pipe: &redis::Pipeline,
-        ) -> redis::RedisResult<T> {
-            pipe.query_async(&mut c).await
-        }
-        let call = async {
-            match &self.connection {
-                Connection::Single(single) => single.call(|c| query(c, pipe)).await,
-                Connection::Cluster(c) => query(c.clone(), pipe).await,
-            }
-        };
-        match tokio::time::timeout(CALL_TIMEOUT, call).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(self.failed(e)),
-            Err(_) => Err(self.timed_out()),
-        }
+        self.call(Request::Pipeline(pipe)).await
     }
 
     async fn command<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
-        async fn query<C: ConnectionLike, T: FromRedisValue>(
-            mut c: C,
-            cmd: &redis::Cmd,
-        ) -> redis::RedisResult<T> {
-            cmd.query_async(&mut c).await
-        }
-        let call = async {
-            match &self.connection {
-                Connection::Single(single) => single.call(|c| query(c, cmd)).await,
-                Connection::Cluster(c) => query(c.clone(), cmd).await,
-            }
-        };
-        match tokio::time::timeout(CALL_TIMEOUT, call).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(self.failed(e)),
-            Err(_) => Err(self.timed_out()),
-        }
+        self.call(Request::Command(cmd)).await
     }
 
     /// The guard's counters share one hash tag, so one script decides on all of them.
