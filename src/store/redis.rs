@@ -150,6 +150,9 @@ local function number(key)
 end
 "#;
 
+/// KEYS: the number. Its current verification's id, or nothing.
+const CURRENT: &str = "return field(number(KEYS[1]), 'cur')";
+
 /// KEYS: the number. ARGV: now, cooldown, max, window, slot. {wait, previous last,
 /// issued} (see `granted`).
 const TAKE_NUMBER_SLOT: &str = r#"
@@ -702,6 +705,7 @@ impl Scripts {
 
 /// The scripts that read a number's hash, each with one way of reading it.
 struct NumberScripts {
+    current: Script,
     take_number_slot: SlotStep,
     take_ip_slot: SlotStep,
     admit: SlotStep,
@@ -715,6 +719,7 @@ impl NumberScripts {
     fn new(number: &str) -> Self {
         let lua = format!("{WINDOW_LUA}{NUMBER_LUA}{number}");
         Self {
+            current: Script::new(&format!("{lua}{CURRENT}")),
             take_number_slot: SlotStep::new(TAKE_NUMBER_SLOT, 1, 5, number),
             take_ip_slot: SlotStep::new(TAKE_IP_SLOT, 1, 5, number),
             admit: SlotStep::new(ADMIT, 3, 12, number),
@@ -1658,16 +1663,9 @@ impl VerificationStore for RedisStore {
     }
 
     async fn current_for(&self, to: &PhoneNumber) -> Result<Option<String>, StoreError> {
-        let number = self.number_key(to.e164());
-        let current: Option<String> = self
-            .command(redis::cmd("HGET").arg(&number).arg("cur"))
-            .await?;
-        if current.is_some() || !self.folding(SystemTime::now()) {
-            return Ok(current);
-        }
-        // A number the earlier layout kept, not yet folded (see `NUMBER_FOLD`).
-        let earlier = format!("{}cur", number.strip_suffix('n').unwrap_or(&number));
-        self.command(redis::cmd("GET").arg(earlier)).await
+        let now = SystemTime::now();
+        self.run(&self.numbers(now).current.key(self.number_key(to.e164())))
+            .await
     }
 
     async fn end_pending(
