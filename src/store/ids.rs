@@ -32,11 +32,10 @@ impl IdSealer {
 
     /// A fresh id naming `e164` (`+` and up to 15 digits), or `None` for anything else.
     pub fn seal(&self, e164: &str) -> Option<String> {
-        let digits = e164.strip_prefix('+')?;
-        if digits.is_empty() || digits.len() > 15 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        if !super::e164_shaped(e164) {
             return None;
         }
-        let number: u64 = digits.parse().ok()?;
+        let number: u64 = e164[1..].parse().ok()?;
         let mut block = [0u8; 16];
         block[..4].copy_from_slice(&TAG);
         block[4..11].copy_from_slice(&number.to_be_bytes()[1..]);

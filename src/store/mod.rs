@@ -123,6 +123,15 @@ pub enum IdempotencyClaim {
     Replay(StoredResponse),
 }
 
+/// Whether `e164` has the shape of an E.164 number (`+` and up to 15 digits): all a
+/// Redis key built from it needs (no `{` or `}` can then move it to another hash slot),
+/// and all an id sealing it (`ids`) can hold.
+pub(crate) fn e164_shaped(e164: &str) -> bool {
+    e164.strip_prefix('+').is_some_and(|digits| {
+        (1..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
 /// Whether `key` can name a record: what the service hands out (random hex or
 /// base64url), at most 128 characters. Anything else names nothing.
 pub fn record_key_valid(key: &str) -> bool {

@@ -24,6 +24,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::{FromRedisValue, Script, ScriptInvocation};
 use serde::Deserialize;
 
+use super::e164_shaped;
 use super::ids::IdSealer;
 use super::{
     CheckDecision, CheckTarget, Guarded, IdempotencyClaim, RETAIN_AFTER_EXPIRY, SlotDecision,
@@ -801,14 +802,6 @@ fn from_millis(ms: u64) -> SystemTime {
 fn slot_start(now_ms: u64, window: Duration) -> u64 {
     let step = window::slot_ms(window);
     now_ms / step * step
-}
-
-/// Whether `e164` has the shape of an E.164 number (`+` and up to 15 digits): all a key
-/// built from it needs, since no `{` or `}` can then move it to another hash slot.
-fn e164_shaped(e164: &str) -> bool {
-    e164.strip_prefix('+').is_some_and(|digits| {
-        (1..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
-    })
 }
 
 /// Whether `id` can name a verification (and so be part of a key).
