@@ -113,9 +113,7 @@ impl Application {
 /// The key Redis stores seal numbers into verification ids with (see `store::ids`).
 fn redis_id_key(secret: &[u8]) -> [u8; 16] {
     let key = derive_key(secret, "phone-verify redis verification ids");
-    let mut half = [0u8; 16];
-    half.copy_from_slice(&key[..16]);
-    half
+    key[..16].try_into().expect("16 of the 32 bytes")
 }
 
 /// Builds the shared state: keys, store, channels, verifier.

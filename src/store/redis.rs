@@ -660,10 +660,9 @@ struct SlotStep {
 
 impl SlotStep {
     /// `body` counts over sliding windows and uses `own_keys` keys and `own_args`
-    /// arguments; `number` reads a number's hash (`NUMBER_READ` or `NUMBER_FOLD`).
-    fn new(body: &str, own_keys: usize, own_args: usize, number: &str) -> Self {
+    /// arguments; `lua` is the prelude of `NumberScripts`.
+    fn new(body: &str, own_keys: usize, own_args: usize, lua: &str) -> Self {
         let issuing = granted_issuing(own_keys, own_args);
-        let lua = format!("{WINDOW_LUA}{NUMBER_LUA}{number}");
         Self {
             alone: Script::new(&format!("{lua}{GRANTED_ALONE}{body}")),
             issuing: Script::new(&format!("{lua}{ISSUE_LUA}{issuing}{body}")),
@@ -675,8 +674,11 @@ impl SlotStep {
     }
 }
 
-/// The scripts that read no number's hash.
+/// Every script the store runs, built once and shared by the store's copies: those that
+/// read no number's hash, then those that do, in each way of reading it.
 struct Scripts {
+    numbers: NumberScripts,
+    folding: NumberScripts,
     untake_number_slot: Script,
     untake_slot: Script,
     approve: Script,
@@ -691,6 +693,8 @@ struct Scripts {
 impl Scripts {
     fn new() -> Self {
         Self {
+            numbers: NumberScripts::new(NUMBER_READ),
+            folding: NumberScripts::new(NUMBER_FOLD),
             untake_number_slot: Script::new(UNTAKE_NUMBER_SLOT),
             untake_slot: Script::new(UNTAKE_SLOT),
             approve: Script::new(APPROVE),
@@ -721,9 +725,9 @@ impl NumberScripts {
         let lua = format!("{WINDOW_LUA}{NUMBER_LUA}{number}");
         Self {
             current: Script::new(&format!("{lua}{CURRENT}")),
-            take_number_slot: SlotStep::new(TAKE_NUMBER_SLOT, 1, 5, number),
-            take_ip_slot: SlotStep::new(TAKE_IP_SLOT, 1, 5, number),
-            admit: SlotStep::new(ADMIT, 3, 12, number),
+            take_number_slot: SlotStep::new(TAKE_NUMBER_SLOT, 1, 5, &lua),
+            take_ip_slot: SlotStep::new(TAKE_IP_SLOT, 1, 5, &lua),
+            admit: SlotStep::new(ADMIT, 3, 12, &lua),
             issue_code: Script::new(&format!("{lua}{ISSUE_LUA}{ISSUE_CODE}")),
             check_code: Script::new(&format!("{lua}{CHECK_CODE}")),
             settle_check: Script::new(&format!("{lua}{SETTLE_CHECK}")),
@@ -758,9 +762,7 @@ impl IssueCall {
 pub struct RedisStore {
     connection: Connection,
     prefix: String,
-    scripts: Scripts,
-    numbers: NumberScripts,
-    folding: NumberScripts,
+    scripts: Arc<Scripts>,
     metrics: Arc<Metrics>,
     retain_ended: Duration,
     /// When this layout began, in milliseconds (see `folding`).
@@ -870,9 +872,9 @@ impl RedisStore {
     /// The scripts that read numbers, as `folding` says to at `now`.
     fn numbers(&self, now: SystemTime) -> &NumberScripts {
         if self.folding(now) {
-            &self.folding
+            &self.scripts.folding
         } else {
-            &self.numbers
+            &self.scripts.numbers
         }
     }
 
@@ -917,9 +919,7 @@ impl RedisStore {
         let store = Self {
             connection,
             prefix: prefix.to_string(),
-            scripts: Scripts::new(),
-            numbers: NumberScripts::new(NUMBER_READ),
-            folding: NumberScripts::new(NUMBER_FOLD),
+            scripts: Arc::new(Scripts::new()),
             metrics,
             retain_ended: RETAIN_AFTER_EXPIRY,
             layout_since: AtomicU64::new(LAYOUT_UNKNOWN),
@@ -942,9 +942,7 @@ impl RedisStore {
         Self {
             connection: self.connection.clone(),
             prefix: prefix.to_string(),
-            scripts: Scripts::new(),
-            numbers: NumberScripts::new(NUMBER_READ),
-            folding: NumberScripts::new(NUMBER_FOLD),
+            scripts: self.scripts.clone(),
             metrics: self.metrics.clone(),
             retain_ended: self.retain_ended,
             layout_since: AtomicU64::new(self.layout_since.load(Ordering::Relaxed)),
