@@ -358,6 +358,23 @@ async fn the_whole_flow_runs_on_a_redis_cluster() {
         assert_eq!(again.status, 201);
         assert_eq!(again.json["id"], first.json["id"]);
         let code = unguarded.code_for(&to).await;
+        // By id on another instance: the id names its number's slot, with no index key.
+        let id = first.json["id"].as_str().unwrap();
+        let read = api(&two, KEY)
+            .get(&format!("/api/v1/verifications/{id}"))
+            .await;
+        assert_eq!(
+            (read.status, read.json["to"].as_str()),
+            (200, Some(to.as_str()))
+        );
+        let by_id = api(&two, KEY)
+            .post(
+                "/api/v1/verifications/check",
+                json!({"id": id, "code": wrong(&code)}),
+            )
+            .await;
+        assert_eq!(by_id.json["valid"], false, "{}", by_id.json);
+        assert_eq!(by_id.json["attempts_remaining"], 4);
         let checked = api(&one, KEY).check(&to, &code).await;
         assert_eq!(checked.json["valid"], true);
         assert_eq!(checked.json["id"], first.json["id"]);
