@@ -154,29 +154,35 @@ end
 /// KEYS: the number. Its current verification's id, or nothing.
 const CURRENT: &str = "return field(number(KEYS[1]), 'cur')";
 
-/// KEYS: the number. ARGV: now, cooldown, max, window, slot. {wait, previous last,
-/// issued} (see `granted`).
+/// KEYS: the number. ARGV: now, cooldown, max, window, slot, until when the number's hash
+/// is kept once this start is granted (its slot's window, its cooldown and, when this step
+/// issues the code, the verification). {wait, previous last, issued} (see `granted`). A
+/// number without a hash (its first send in a while) has nothing to wait for.
 const TAKE_NUMBER_SLOT: &str = r#"
-local now, cooldown, max, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local h = number(KEYS[1])
-local wait = 0
-local locked_until = tonumber(field(h, 'lock'))
-if locked_until and now < locked_until then wait = locked_until - now end
-local last_raw = field(h, 'last')
-local last = tonumber(last_raw)
-if last and now < last + cooldown then wait = math.max(wait, last + cooldown - now) end
-local total, slots, stale = window_slots(h, 's', now, window)
-wait = math.max(wait, wait_for_room(slots, total, max, window, now))
+local wait, stale = 0, {}
+if #h > 0 then
+  local now, cooldown, max, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+  local locked_until = tonumber(field(h, 'lock'))
+  if locked_until and now < locked_until then wait = locked_until - now end
+  local last = tonumber(field(h, 'last'))
+  if last and now < last + cooldown then wait = math.max(wait, last + cooldown - now) end
+  local total, slots
+  total, slots, stale = window_slots(h, 's', now, window)
+  wait = math.max(wait, wait_for_room(slots, total, max, window, now))
+elseif tonumber(ARGV[3]) < 1 then
+  wait = tonumber(ARGV[4])
+end
 if wait > 0 then return {wait, '', {}} end
 local slot = 's' .. ARGV[5]
-local set = {slot, (tonumber(field(h, slot)) or 0) + 1, 'last', ARGV[1]}
-local at = math.max(tonumber(ARGV[5]) + window, now + cooldown)
-local r, more, more_at = granted({0, last_raw or ''}, h)
-if more then
-  for _, x in ipairs(more) do table.insert(set, x) end
-  at = math.max(at, more_at)
+local count = field(h, slot)
+local set = {slot, count and tostring(tonumber(count) + 1) or '1', 'last', ARGV[1]}
+local r, cur = granted({0, field(h, 'last') or ''}, h)
+if cur then
+  table.insert(set, 'cur')
+  table.insert(set, cur)
 end
-write_number(KEYS[1], h, set, stale, at)
+write_number(KEYS[1], h, set, stale, ARGV[6])
 return r
 "#;
 
@@ -268,72 +274,75 @@ redis.call('PEXPIREAT', KEYS[1], math.max(now + fwin, blocked))
 return 1
 "#;
 
-/// Lua that issues a code: `issue(h, vkey, index, A)` with the number's hash as read, the
+/// Lua that issues a code: `issue(h, vkey, index, o)` with the number's hash as read, the
 /// fresh verification's key and (on a single Redis, where any key may be reached, for an
-/// id this store did not make) the fresh id's index entry; `A`: the verification key prefix, now, then the fresh
-/// verification's fields. Answers the pending verification given the new code, as
-/// HGETALL, or nothing when the fresh one was stored (the caller has it); then the fields
-/// the number's hash is to get, and until when it must keep them.
+/// id this store did not make) the fresh id's index entry. Its arguments are `ARGV[o + 1]`
+/// on (see `RedisStore::issue_call`): the verification key prefix, now, then the fresh
+/// verification's fields, then the fields written only when they have a value. Answers
+/// the pending verification given the new code, as HGETALL, or nothing when the fresh one
+/// was stored (the caller has it); then the id the number's `cur` is to name (nothing when
+/// it stays), and until when the number's hash must be kept.
+///
+/// Arguments are used as the strings they came as: a Lua number would be converted and
+/// printed again. A fresh verification's hash holds only what differs from its defaults
+/// (`sent` is `created`, `failed` is 0, no `voice` or `browser`: see `RedisStore::parse`).
 const ISSUE_LUA: &str = r#"
-local function issue(h, vkey, index, A)
-  -- Times go back to Redis as the strings they came as: a Lua number would be printed.
-  local now, keep = tonumber(A[2]), tonumber(A[9])
+local function issue(h, vkey, index, o)
   local current = field(h, 'cur')
   if current then
-    local key = A[1] .. current
+    local key = ARGV[o + 1] .. current
     local v = redis.call('HMGET', key, 'status', 'expires', 'browser')
-    if v[1] == 'pending' and now < tonumber(v[2]) then
-      if (v[3] or '') == A[11] then
-        redis.call('HSET', key, 'hash', A[5], 'channel', A[6], 'sent', A[7], 'expires', A[8], 'voice', A[10],
-          'locale', A[12], 'owner', '')
-        redis.call('PEXPIREAT', key, A[9])
-        return redis.call('HGETALL', key), {}, keep
+    if v[1] == 'pending' and tonumber(ARGV[o + 2]) < tonumber(v[2]) then
+      if (v[3] or '') == ARGV[o + 11] then
+        redis.call('HSET', key, 'hash', ARGV[o + 5], 'channel', ARGV[o + 6], 'sent', ARGV[o + 7],
+          'expires', ARGV[o + 8], 'voice', ARGV[o + 10], 'locale', ARGV[o + 12], 'owner', '')
+        redis.call('PEXPIREAT', key, ARGV[o + 9])
+        return redis.call('HGETALL', key), nil, ARGV[o + 9]
       end
       redis.call('HSET', key, 'status', 'canceled', 'voice', '')
     end
   end
-  redis.call('HSET', vkey, 'id', A[3], 'to', A[4], 'hash', A[5], 'channel', A[6], 'created', A[7],
-    'sent', A[7], 'expires', A[8], 'voice', A[10], 'status', 'pending', 'failed', '0',
-    'browser', A[11], 'locale', A[12], 'region', A[13])
-  redis.call('PEXPIREAT', vkey, A[9])
-  if index then redis.call('SET', index, A[4], 'PXAT', A[9]) end
-  return {}, {'cur', A[3]}, keep
+  redis.call('HSET', vkey, 'id', ARGV[o + 3], 'to', ARGV[o + 4], 'hash', ARGV[o + 5],
+    'channel', ARGV[o + 6], 'created', ARGV[o + 7], 'expires', ARGV[o + 8], 'status', 'pending',
+    'locale', ARGV[o + 12], 'region', ARGV[o + 13], unpack(ARGV, o + 14))
+  redis.call('PEXPIREAT', vkey, ARGV[o + 9])
+  if index then redis.call('SET', index, ARGV[o + 4], 'PXAT', ARGV[o + 9]) end
+  return {}, ARGV[o + 3], ARGV[o + 9]
 end
 "#;
 
 /// KEYS: the number, the fresh verification, its index entry (when `issue_call` gives one).
 const ISSUE_CODE: &str = r#"
 local h = number(KEYS[1])
-local answer, set, at = issue(h, KEYS[2], KEYS[3], ARGV)
-write_number(KEYS[1], h, set, {}, at)
+local answer, cur, at = issue(h, KEYS[2], KEYS[3], 0)
+write_number(KEYS[1], h, cur and {'cur', cur} or {}, {}, at)
 return answer
 "#;
 
 /// The end of a script that takes a send slot, when it grants one: `granted(answer, h)`
 /// appends to the answer what issuing answered, or nothing when this step issues nothing.
-const GRANTED_ALONE: &str = "local function granted(r, h) table.insert(r, {}) return r end\n";
+const GRANTED_ALONE: &str = "local function granted(r) table.insert(r, {}) return r end\n";
 
 /// `granted` for a script that is the last step of a start and issues the code too: the
 /// issue's keys (the number, the fresh verification, any index entry) follow the script's
 /// own `own_keys` keys, its arguments the `own_args`. The number's own step passes the
-/// number's hash `h` and writes what issuing adds to it (the fields and until when, which
-/// `granted` answers after the answer); another step leaves that to `granted`.
+/// number's hash `h` and writes the id issuing gives its `cur` (which `granted` answers
+/// after the answer) with its own fields; another step leaves that to `granted`.
 fn granted_issuing(own_keys: usize, own_args: usize) -> String {
     format!(
         r#"local function granted(r, h)
   local n, own = KEYS[{number}], h ~= nil
   if not own then h = number(n) end
-  local answer, set, at = issue(h, KEYS[{fresh}], KEYS[{index}], {{unpack(ARGV, {first})}})
+  local answer, cur, at = issue(h, KEYS[{fresh}], KEYS[{index}], {own_args})
   table.insert(r, answer)
-  if own then return r, set, at end
-  write_number(n, h, set, {{}}, at)
+  if own then return r, cur end
+  write_number(n, h, cur and {{'cur', cur}} or {{}}, {{}}, at)
   return r
 end
 "#,
         number = own_keys + 1,
         fresh = own_keys + 2,
         index = own_keys + 3,
-        first = own_args + 1
     )
 }
 
@@ -431,7 +440,7 @@ local stored = v[3]
 if stored == '' then
   -- The provider's code: reserve an attempt, counted as a wrong code until settled.
   local n = failures()
-  if tonumber(v[4]) >= tonumber(ARGV[3]) or n >= tonumber(ARGV[4]) then
+  if (tonumber(v[4]) or 0) >= tonumber(ARGV[3]) or n >= tonumber(ARGV[4]) then
     return {'locked', '1000', redis.call('HGETALL', vkey)}
   end
   redis.call('HINCRBY', vkey, 'failed', '1')
@@ -485,7 +494,7 @@ if verdict == 'approved' then
   if pending and ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'browser', ARGV[6]) end
   if fails > 0 then redis.call('HDEL', KEYS[2], 'fails', 'forget') end
 elseif verdict == 'wrong' then
-  if tonumber(redis.call('HGET', KEYS[1], 'failed')) >= tonumber(ARGV[3]) then finish('max_attempts_reached') end
+  if (tonumber(redis.call('HGET', KEYS[1], 'failed')) or 0) >= tonumber(ARGV[3]) then finish('max_attempts_reached') end
   lock_if_due()
 elseif verdict == 'expired' then
   give_back_attempt()
@@ -725,7 +734,7 @@ impl NumberScripts {
         let lua = format!("{WINDOW_LUA}{NUMBER_LUA}{number}");
         Self {
             current: Script::new(&format!("{lua}{CURRENT}")),
-            take_number_slot: SlotStep::new(TAKE_NUMBER_SLOT, 1, 5, &lua),
+            take_number_slot: SlotStep::new(TAKE_NUMBER_SLOT, 1, 6, &lua),
             take_ip_slot: SlotStep::new(TAKE_IP_SLOT, 1, 5, &lua),
             admit: SlotStep::new(ADMIT, 3, 12, &lua),
             issue_code: Script::new(&format!("{lua}{ISSUE_LUA}{ISSUE_CODE}")),
@@ -1082,13 +1091,17 @@ impl RedisStore {
             .take_number_slot
             .script(number_issues.is_some())
             .prepare_invoke();
+        let number_kept = (number_slot + limits.number_window.as_millis() as u64)
+            .max(now_ms + limits.cooldown.as_millis() as u64)
+            .max(number_issues.map_or(0, |issue| issue.keep_until));
         invocation
             .key(&number_key)
             .arg(now_ms)
             .arg(limits.cooldown.as_millis() as u64)
             .arg(limits.max_per_number)
             .arg(limits.number_window.as_millis() as u64)
-            .arg(number_slot);
+            .arg(number_slot)
+            .arg(number_kept);
         IssueCall::append(number_issues, &mut invocation);
         let (number_wait, previous_last, issued): (u64, String, Vec<String>) =
             self.run(&invocation).await?;
@@ -1192,7 +1205,8 @@ impl RedisStore {
             Checker::Hash(hash) => Self::hash_hex(hash),
             Checker::Provider(_) => String::new(),
         };
-        let args = vec![
+        let browser = fresh.browser.clone().unwrap_or_default();
+        let mut args = vec![
             self.verification_key(e164, ""),
             millis(now).to_string(),
             fresh.id.clone(),
@@ -1202,11 +1216,18 @@ impl RedisStore {
             millis(fresh.last_sent_at).to_string(),
             millis(fresh.expires_at).to_string(),
             keep_until.to_string(),
-            voice,
-            fresh.browser.clone().unwrap_or_default(),
+            voice.clone(),
+            browser.clone(),
             fresh.locale.tag().to_string(),
             fresh.to.region().unwrap_or("").to_string(),
         ];
+        // The fields a fresh verification has only when they have a value.
+        for (name, value) in [("voice", voice), ("browser", browser)] {
+            if !value.is_empty() {
+                args.push(name.to_string());
+                args.push(value);
+            }
+        }
         Ok(IssueCall {
             keys,
             args,
@@ -1298,6 +1319,12 @@ impl RedisStore {
                 .ok_or_else(|| corrupt(name))
         };
         let number = |name: &str| get(name)?.parse::<u64>().map_err(|_| corrupt(name));
+        // A field a fresh verification is stored without (see `ISSUE_LUA`): `default`.
+        let number_or = |name: &str, default: u64| match get(name) {
+            Ok(_) => number(name),
+            Err(_) => Ok(default),
+        };
+        let created = number("created")?;
         let parse_enum = |name: &str| get(name).map(|v| serde_json::Value::String(v.to_string()));
         let voice = get("voice").unwrap_or("");
         let browser = get("browser").unwrap_or("");
@@ -1312,10 +1339,10 @@ impl RedisStore {
             channel: serde_json::from_value(parse_enum("channel")?)
                 .map_err(|_| corrupt("channel"))?,
             status: serde_json::from_value(parse_enum("status")?).map_err(|_| corrupt("status"))?,
-            created_at: from_millis(number("created")?),
-            last_sent_at: from_millis(number("sent")?),
+            created_at: from_millis(created),
+            last_sent_at: from_millis(number_or("sent", created)?),
             expires_at: from_millis(number("expires")?),
-            failed_checks: number("failed")? as u32,
+            failed_checks: number_or("failed", 0)? as u32,
             send_attempts: Self::attempts(&fields)?,
             checker: match get("hash")? {
                 "" => Checker::Provider(
