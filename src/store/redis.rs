@@ -2203,6 +2203,74 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_fresh_verification_is_stored_without_its_defaults_and_reads_them() {
+        let Some(server) = RedisServer::start_or_skip().await else {
+            return;
+        };
+        let store = store(&server).await.with_prefix("defaults:");
+        let now = SystemTime::now();
+        let fields = |v: &Verification| {
+            let key = store.verification_key(v.to.e164(), &v.id);
+            let store = &store;
+            async move {
+                let mut names: Vec<String> =
+                    store.command(redis::cmd("HKEYS").arg(key)).await.unwrap();
+                names.sort();
+                names
+            }
+        };
+        let bare = [
+            "channel", "created", "expires", "hash", "id", "locale", "region", "status", "to",
+        ];
+        let to = PhoneNumber::from_e164("+12015550105").unwrap();
+        let plain = store
+            .issue_code(super::super::contract::fresh(&to, "123456", now), now)
+            .await
+            .unwrap();
+        assert_eq!(fields(&plain).await, bare);
+        let read = store.get(&plain.id).await.unwrap().unwrap();
+        assert_eq!(
+            (read.last_sent_at, read.failed_checks),
+            (read.created_at, 0)
+        );
+        assert_eq!(read, plain);
+        // Given a new code, it is sent later than it was created.
+        let later = now + Duration::from_secs(2);
+        let again = store
+            .issue_code(super::super::contract::fresh(&to, "654321", later), later)
+            .await
+            .unwrap();
+        let read = store.get(&again.id).await.unwrap().unwrap();
+        assert_eq!(read.created_at, plain.created_at);
+        assert!(read.last_sent_at > read.created_at);
+        // A browser (like a voice ticket) is stored when there is one.
+        let bound = PhoneNumber::from_e164("+12015550106").unwrap();
+        let mut fresh = super::super::contract::fresh(&bound, "123456", now);
+        fresh.browser = Some("browser-1".into());
+        let bound = store.issue_code(fresh, now).await.unwrap();
+        let mut with_browser = bare.to_vec();
+        with_browser.insert(0, "browser");
+        assert_eq!(fields(&bound).await, with_browser);
+        assert_eq!(
+            store
+                .get(&bound.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .browser
+                .as_deref(),
+            Some("browser-1")
+        );
+        // A field that is there but unreadable is still an error, not its default.
+        let key = store.verification_key(plain.to.e164(), &plain.id);
+        let _: () = store
+            .command(redis::cmd("HSET").arg(&key).arg("failed").arg("many"))
+            .await
+            .unwrap();
+        assert!(store.get(&plain.id).await.is_err());
+    }
+
+    #[tokio::test]
     async fn a_thread_keeps_one_connection_per_store_and_drops_a_dropped_stores() {
         let Some(server) = RedisServer::start_or_skip().await else {
             return;
