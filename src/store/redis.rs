@@ -416,7 +416,7 @@ if not vkey then
   if not current then return {'notfound', '', {}} end
   vkey = ARGV[8] .. current
 end
-local v = redis.call('HMGET', vkey, 'status', 'expires', 'hash', 'failed')
+local v = redis.call('HMGET', vkey, 'status', 'expires', 'hash', 'failed', 'voice')
 local status = v[1]
 if not status then return {'notfound', '', {}} end
 local now = tonumber(ARGV[2])
@@ -448,11 +448,11 @@ if stored == '' then
   return {'delegated', '', redis.call('HGETALL', vkey)}
 end
 if stored == ARGV[1] then
-  if ARGV[6] ~= '' then
-    redis.call('HSET', vkey, 'status', 'approved', 'voice', '', 'browser', ARGV[6])
-  else
-    redis.call('HSET', vkey, 'status', 'approved', 'voice', '')
-  end
+  -- Its voice ticket is cleared if it has one (a fresh verification has none stored).
+  local set = {'status', 'approved'}
+  if (v[5] or '') ~= '' then table.insert(set, 'voice') table.insert(set, '') end
+  if ARGV[6] ~= '' then table.insert(set, 'browser') table.insert(set, ARGV[6]) end
+  redis.call('HSET', vkey, unpack(set))
   if field(h, 'fails') then redis.call('HDEL', KEYS[1], 'fails', 'forget') end
   return {'evaluated', '1', redis.call('HGETALL', vkey)}
 end
