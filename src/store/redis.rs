@@ -157,7 +157,8 @@ const CURRENT: &str = "return field(number(KEYS[1]), 'cur')";
 /// KEYS: the number. ARGV: now, cooldown, max, window, slot, until when the number's hash
 /// is kept once this start is granted (its slot's window, its cooldown and, when this step
 /// issues the code, the verification). {wait, previous last, issued} (see `granted`). A
-/// number without a hash (its first send in a while) has nothing to wait for.
+/// number without a hash (its first send in a while) has nothing to wait for: no lock, no
+/// cooldown, and a window with room (the settings keep `max_sends_per_number` at least 1).
 const TAKE_NUMBER_SLOT: &str = r#"
 local h = number(KEYS[1])
 local wait, stale = 0, {}
@@ -170,8 +171,6 @@ if #h > 0 then
   local total, slots
   total, slots, stale = window_slots(h, 's', now, window)
   wait = math.max(wait, wait_for_room(slots, total, max, window, now))
-elseif tonumber(ARGV[3]) < 1 then
-  wait = tonumber(ARGV[4])
 end
 if wait > 0 then return {wait, '', {}} end
 local slot = 's' .. ARGV[5]
@@ -2209,16 +2208,12 @@ mod tests {
         };
         let store = store(&server).await.with_prefix("defaults:");
         let now = SystemTime::now();
-        let fields = |v: &Verification| {
+        async fn fields(store: &RedisStore, v: &Verification) -> Vec<String> {
             let key = store.verification_key(v.to.e164(), &v.id);
-            let store = &store;
-            async move {
-                let mut names: Vec<String> =
-                    store.command(redis::cmd("HKEYS").arg(key)).await.unwrap();
-                names.sort();
-                names
-            }
-        };
+            let mut names: Vec<String> = store.command(redis::cmd("HKEYS").arg(key)).await.unwrap();
+            names.sort();
+            names
+        }
         let bare = [
             "channel", "created", "expires", "hash", "id", "locale", "region", "status", "to",
         ];
@@ -2227,7 +2222,7 @@ mod tests {
             .issue_code(super::super::contract::fresh(&to, "123456", now), now)
             .await
             .unwrap();
-        assert_eq!(fields(&plain).await, bare);
+        assert_eq!(fields(&store, &plain).await, bare);
         let read = store.get(&plain.id).await.unwrap().unwrap();
         assert_eq!(
             (read.last_sent_at, read.failed_checks),
@@ -2250,7 +2245,7 @@ mod tests {
         let bound = store.issue_code(fresh, now).await.unwrap();
         let mut with_browser = bare.to_vec();
         with_browser.insert(0, "browser");
-        assert_eq!(fields(&bound).await, with_browser);
+        assert_eq!(fields(&store, &bound).await, with_browser);
         assert_eq!(
             store
                 .get(&bound.id)
