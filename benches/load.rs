@@ -196,6 +196,79 @@ impl Codes {
     }
 }
 
+/// Processes whose CPU time each measurement reads: the service under load and any
+/// `redis-server` it uses. The load generator (this process) is read too.
+static WATCHED: std::sync::Mutex<Vec<(&'static str, u32)>> = std::sync::Mutex::new(Vec::new());
+
+fn watch(name: &'static str, pid: u32) {
+    WATCHED.lock().unwrap().push((name, pid));
+}
+
+fn unwatch(pid: u32) {
+    WATCHED.lock().unwrap().retain(|&(_, p)| p != pid);
+}
+
+/// CPU time (user and system, all threads) a process has used so far, in clock ticks,
+/// from `/proc/PID/stat`; 0 where it cannot be read.
+fn cpu_ticks(pid: &str) -> u64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0;
+    };
+    // Fields after the command name, which is in parentheses and may hold spaces:
+    // utime and stime are the 14th and 15th of the whole line.
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    field(11) + field(12)
+}
+
+/// CPU ticks of the service, of `redis-server` (summed over those watched) and of the
+/// load generator.
+#[derive(Clone, Copy, Default)]
+struct Cpu {
+    service: u64,
+    redis: u64,
+    generator: u64,
+}
+
+impl Cpu {
+    fn now() -> Self {
+        let mut cpu = Cpu {
+            generator: cpu_ticks("self"),
+            ..Cpu::default()
+        };
+        for &(name, pid) in WATCHED.lock().unwrap().iter() {
+            let ticks = cpu_ticks(&pid.to_string());
+            if name == "redis" {
+                cpu.redis += ticks;
+            } else {
+                cpu.service += ticks;
+            }
+        }
+        cpu
+    }
+
+    fn since(self, before: Cpu) -> Cpu {
+        Cpu {
+            service: self.service.saturating_sub(before.service),
+            redis: self.redis.saturating_sub(before.redis),
+            generator: self.generator.saturating_sub(before.generator),
+        }
+    }
+}
+
+/// Clock ticks per second (`sysconf(_SC_CLK_TCK)`, 100 on Linux).
+fn ticks_per_sec() -> f64 {
+    // SAFETY: sysconf reads a constant of the system.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 { ticks as f64 } else { 100.0 }
+}
+
 /// A `phone-verify` process with its own configuration file; killed on drop.
 struct Service {
     addr: SocketAddr,
@@ -309,6 +382,7 @@ impl Service {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+        watch("service", child.id());
         Self {
             addr,
             child,
@@ -333,6 +407,7 @@ impl Service {
 
 impl Drop for Service {
     fn drop(&mut self) {
+        unwatch(self.child.id());
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -502,6 +577,8 @@ struct Figures {
     operations: u64,
     elapsed: Duration,
     micros: Vec<u32>,
+    /// CPU ticks spent while it ran.
+    cpu: Cpu,
 }
 
 impl Figures {
@@ -521,6 +598,14 @@ impl Figures {
         f64::from(self.micros[rank.clamp(1, self.micros.len()) - 1]) / 1000.0
     }
 
+    /// CPU microseconds per request of `ticks`.
+    fn cpu_micros(&self, ticks: u64) -> f64 {
+        if self.requests == 0 {
+            return 0.0;
+        }
+        ticks as f64 / ticks_per_sec() * 1e6 / self.requests as f64
+    }
+
     fn max(&self) -> f64 {
         self.micros.last().map_or(0.0, |&m| f64::from(m) / 1000.0)
     }
@@ -532,6 +617,7 @@ impl Figures {
             operations: 0,
             elapsed: Duration::ZERO,
             micros: Vec::new(),
+            cpu: Cpu::default(),
         }
     }
 
@@ -541,26 +627,45 @@ impl Figures {
         self.operations += slice.operations;
         self.elapsed += slice.elapsed;
         self.micros.extend(slice.micros);
+        self.cpu.service += slice.cpu.service;
+        self.cpu.redis += slice.cpu.redis;
+        self.cpu.generator += slice.cpu.generator;
     }
 
     fn print(&self) {
         println!(
-            "{:<24} {:>9} {:>10.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
+            "{:<24} {:>9} {:>10.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>7.1} {:>7.1} {:>7.1}",
             self.name,
             self.requests,
             self.per_sec(),
             self.percentile(50.0),
             self.percentile(90.0),
             self.percentile(99.0),
-            self.max()
+            self.max(),
+            self.cpu_micros(self.cpu.service),
+            self.cpu_micros(self.cpu.redis),
+            self.cpu_micros(self.cpu.generator),
         );
     }
 }
 
 fn print_header() {
     println!(
-        "{:<24} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8}",
-        "scenario", "requests", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms"
+        "{:<24} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7}",
+        "scenario",
+        "requests",
+        "req/s",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "max ms",
+        "svc µs",
+        "rds µs",
+        "gen µs"
+    );
+    println!(
+        "{:<24} {:>56} (CPU per request: the service, redis-server, this load generator)",
+        "", ""
     );
 }
 
@@ -643,6 +748,7 @@ async fn measure<S: Scenario>(
         conn.connect().await?;
         conns.push(conn);
     }
+    let cpu_before = Cpu::now();
     let began = Instant::now();
     let deadline = began + duration;
     let failed = Arc::new(AtomicBool::new(false));
@@ -683,6 +789,7 @@ async fn measure<S: Scenario>(
         operations,
         elapsed: last - began,
         micros,
+        cpu: Cpu::now().since(cpu_before),
     })
 }
 
@@ -1035,6 +1142,7 @@ base_url = "http://{}"
         operations: micros.len() as u64,
         elapsed,
         micros,
+        cpu: Cpu::default(),
     };
     figures.print();
     let probe = Figures {
@@ -1043,6 +1151,7 @@ base_url = "http://{}"
         operations: 0,
         elapsed,
         micros: probe_micros,
+        cpu: Cpu::default(),
     };
     probe.print();
     let provider_calls = mock.calls.load(Ordering::Relaxed);
@@ -1327,7 +1436,11 @@ redirect_uris = ["{REDIRECT_URI}"]
                     redis.url()
                 );
                 let service = Service::start(&extra);
-                let runs = start_and_check("redis: ", &service, &options).await?;
+                let redis_pid = redis.pid().unwrap_or(0);
+                watch("redis", redis_pid);
+                let runs = start_and_check("redis: ", &service, &options).await;
+                unwatch(redis_pid);
+                let runs = runs?;
                 // Each backend's share of the ceiling measured beside it, compared: the
                 // two ran at different moments of a machine whose speed drifts.
                 if let Some(memory) = &memory_start {

@@ -84,6 +84,11 @@ impl RedisServer {
         }
     }
 
+    /// The running server's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// (Re)starts the server on its port, waiting until it answers.
     pub async fn start(&mut self) {
         let mut command = Command::new("redis-server");

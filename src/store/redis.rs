@@ -597,7 +597,9 @@ impl PerThread {
             client: redis::Client::open(connection_info(url)?)?,
             config: ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(Duration::from_secs(1)))
-                .set_response_timeout(Some(CALL_TIMEOUT))
+                // Every call is bounded by `CALL_TIMEOUT` in `RedisStore::call`: a second
+                // timer here would be armed and cleared on every call for nothing.
+                .set_response_timeout(None)
                 .set_number_of_retries(1)
                 .set_max_delay(Duration::from_secs(2)),
         })
@@ -641,10 +643,35 @@ impl PerThread {
     }
 }
 
+/// A call of a script packed as one command, `EVALSHA sha numkeys keys… args…`, each
+/// key and argument written straight into the command's buffer (`ScriptInvocation`
+/// copies each into a vector of its own first). For the scripts of every start and
+/// check; `RedisStore::call` loads the script and sends it again when Redis does not
+/// have it yet (`NOSCRIPT`).
+struct Eval<'a> {
+    script: &'a Script,
+    cmd: redis::Cmd,
+}
+
+impl<'a> Eval<'a> {
+    /// `script` on `keys`; the arguments follow with `arg`.
+    fn new<K: redis::ToRedisArgs>(script: &'a Script, keys: &[K]) -> Self {
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(script.get_hash()).arg(keys.len()).arg(keys);
+        Self { script, cmd }
+    }
+
+    fn arg(&mut self, arg: impl redis::ToRedisArgs) -> &mut Self {
+        self.cmd.arg(arg);
+        self
+    }
+}
+
 /// What one call to Redis sends.
 #[derive(Clone, Copy)]
 enum Request<'a> {
     Script(&'a ScriptInvocation<'a>),
+    Eval(&'a Eval<'a>),
     Command(&'a redis::Cmd),
     Pipeline(&'a redis::Pipeline),
 }
@@ -653,6 +680,15 @@ impl Request<'_> {
     async fn send<C: ConnectionLike, T: FromRedisValue>(self, mut c: C) -> redis::RedisResult<T> {
         match self {
             Self::Script(invocation) => invocation.invoke_async(&mut c).await,
+            Self::Eval(eval) => match eval.cmd.query_async(&mut c).await {
+                Err(e)
+                    if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
+                {
+                    eval.script.load_async(&mut c).await?;
+                    eval.cmd.query_async(&mut c).await
+                }
+                answer => answer,
+            },
             Self::Command(cmd) => cmd.query_async(&mut c).await,
             Self::Pipeline(pipe) => pipe.query_async(&mut c).await,
         }
@@ -743,24 +779,52 @@ impl NumberScripts {
     }
 }
 
-/// What issuing a code sends to Redis, built once: to the issue script, or after the own
-/// keys and arguments of a start's last step.
-struct IssueCall {
+/// What issuing `fresh`'s code sends to Redis: to the issue script, or after the own keys
+/// and arguments of a start's last step.
+struct IssueCall<'a> {
+    fresh: &'a Verification,
     keys: Vec<String>,
-    args: Vec<String>,
+    /// The verification keys' prefix for this number (a key without its id).
+    prefix: String,
+    now: u64,
+    /// The code's hash in hex; empty for a provider's code.
+    hash: String,
+    /// The voice ticket as JSON; empty without one.
+    voice: String,
     /// Until when the verification (and any index entry) is kept, in milliseconds.
     keep_until: u64,
 }
 
-impl IssueCall {
-    /// Adds the issue's keys and arguments after those `invocation` has.
-    fn append(issue: Option<&IssueCall>, invocation: &mut ScriptInvocation<'_>) {
-        if let Some(issue) = issue {
-            for key in &issue.keys {
-                invocation.key(key);
-            }
-            for arg in &issue.args {
-                invocation.arg(arg);
+impl IssueCall<'_> {
+    /// The keys of a step that takes `own` keys of its own, then the issue's (if any).
+    fn keys_after<'k>(own: &[&'k str], issue: Option<&'k IssueCall<'_>>) -> Vec<&'k str> {
+        let mut keys = own.to_vec();
+        keys.extend(issue.iter().flat_map(|i| i.keys.iter().map(String::as_str)));
+        keys
+    }
+
+    /// Adds the issue's arguments (see `ISSUE_LUA`) after those `eval` has.
+    fn append(issue: Option<&IssueCall<'_>>, eval: &mut Eval<'_>) {
+        let Some(issue) = issue else { return };
+        let fresh = issue.fresh;
+        let browser = fresh.browser.as_deref().unwrap_or("");
+        eval.arg(&issue.prefix)
+            .arg(issue.now)
+            .arg(&fresh.id)
+            .arg(fresh.to.e164())
+            .arg(&issue.hash)
+            .arg(fresh.channel.as_str())
+            .arg(millis(fresh.last_sent_at))
+            .arg(millis(fresh.expires_at))
+            .arg(issue.keep_until)
+            .arg(&issue.voice)
+            .arg(browser)
+            .arg(fresh.locale.tag())
+            .arg(fresh.to.region().unwrap_or(""));
+        // The fields a fresh verification has only when they have a value.
+        for (name, value) in [("voice", issue.voice.as_str()), ("browser", browser)] {
+            if !value.is_empty() {
+                eval.arg(name).arg(value);
             }
         }
     }
@@ -992,6 +1056,10 @@ impl RedisStore {
         self.call(Request::Script(invocation)).await
     }
 
+    async fn eval<T: FromRedisValue>(&self, eval: &Eval<'_>) -> Result<T, StoreError> {
+        self.call(Request::Eval(eval)).await
+    }
+
     async fn pipeline<T: FromRedisValue>(&self, pipe: &redis::Pipeline) -> Result<T, StoreError> {
         self.call(Request::Pipeline(pipe)).await
     }
@@ -1012,21 +1080,24 @@ impl RedisStore {
         facts: &SendFacts,
         limits: &GuardLimits,
         now: SystemTime,
-        issue: Option<&IssueCall>,
+        issue: Option<&IssueCall<'_>>,
     ) -> Result<(Option<GuardRefusal>, Vec<String>), StoreError> {
         let now_ms = millis(now);
         let day = guard::utc_day(now);
         let fraud = limits.fraud;
         let fraud_window = fraud.map_or(Duration::from_secs(1), |f| f.window);
-        let mut invocation = self
-            .numbers(now)
-            .admit
-            .script(issue.is_some())
-            .prepare_invoke();
+        let own = [
+            self.guard_key("prefix", &facts.prefix),
+            self.guard_key("country", &facts.country),
+            self.guard_key("spend", &day.to_string()),
+        ];
+        let own: Vec<&str> = own.iter().map(String::as_str).collect();
+        let numbers = self.numbers(now);
+        let mut invocation = Eval::new(
+            numbers.admit.script(issue.is_some()),
+            &IssueCall::keys_after(&own, issue),
+        );
         invocation
-            .key(self.guard_key("prefix", &facts.prefix))
-            .key(self.guard_key("country", &facts.country))
-            .key(self.guard_key("spend", &day.to_string()))
             .arg(now_ms)
             .arg(if fraud.is_some() { "1" } else { "0" })
             .arg(fraud_window.as_millis() as u64)
@@ -1040,7 +1111,7 @@ impl RedisStore {
             .arg(facts.cost_micros)
             .arg((day + 2) * 24 * 3600 * 1000);
         IssueCall::append(issue, &mut invocation);
-        let (outcome, detail, issued): (String, u64, Vec<String>) = self.run(&invocation).await?;
+        let (outcome, detail, issued): (String, u64, Vec<String>) = self.eval(&invocation).await?;
         let refusal = match outcome.as_str() {
             "ok" => None,
             "fraud" => Some(GuardRefusal::FraudBlocked { newly: detail == 1 }),
@@ -1067,7 +1138,7 @@ impl RedisStore {
         now: SystemTime,
         limits: &SendLimits,
         guard: Option<Guarded<'_>>,
-        issue: Option<&IssueCall>,
+        issue: Option<&IssueCall<'_>>,
     ) -> Result<(SlotDecision, Option<Vec<String>>), StoreError> {
         let single = self.single();
         let now_ms = millis(now);
@@ -1085,16 +1156,15 @@ impl RedisStore {
             (_, Some(_)) => (None, None, issue.filter(|_| single)),
         };
 
-        let mut invocation = self
-            .numbers(now)
-            .take_number_slot
-            .script(number_issues.is_some())
-            .prepare_invoke();
+        let numbers = self.numbers(now);
+        let mut invocation = Eval::new(
+            numbers.take_number_slot.script(number_issues.is_some()),
+            &IssueCall::keys_after(&[&number_key], number_issues),
+        );
         let number_kept = (number_slot + limits.number_window.as_millis() as u64)
             .max(now_ms + limits.cooldown.as_millis() as u64)
             .max(number_issues.map_or(0, |issue| issue.keep_until));
         invocation
-            .key(&number_key)
             .arg(now_ms)
             .arg(limits.cooldown.as_millis() as u64)
             .arg(limits.max_per_number)
@@ -1103,7 +1173,7 @@ impl RedisStore {
             .arg(number_kept);
         IssueCall::append(number_issues, &mut invocation);
         let (number_wait, previous_last, issued): (u64, String, Vec<String>) =
-            self.run(&invocation).await?;
+            self.eval(&invocation).await?;
         let take_ip = |mode, issue| self.take_ip_slot(ip_key.as_deref(), now, limits, mode, issue);
         if number_wait > 0 {
             // The person can only retry once every limit has passed.
@@ -1157,26 +1227,25 @@ impl RedisStore {
         now: SystemTime,
         limits: &SendLimits,
         mode: &str,
-        issue: Option<&IssueCall>,
+        issue: Option<&IssueCall<'_>>,
     ) -> Result<(u64, Vec<String>), StoreError> {
         let Some(key) = key else {
             return Ok((0, Vec::new()));
         };
         let now_ms = millis(now);
-        let mut invocation = self
-            .numbers(now)
-            .take_ip_slot
-            .script(issue.is_some())
-            .prepare_invoke();
+        let numbers = self.numbers(now);
+        let mut invocation = Eval::new(
+            numbers.take_ip_slot.script(issue.is_some()),
+            &IssueCall::keys_after(&[key], issue),
+        );
         invocation
-            .key(key)
             .arg(now_ms)
             .arg(limits.max_per_ip)
             .arg(limits.ip_window.as_millis() as u64)
             .arg(slot_start(now_ms, limits.ip_window))
             .arg(mode);
         IssueCall::append(issue, &mut invocation);
-        self.run(&invocation).await
+        self.eval(&invocation).await
     }
 
     /// Whether this is a single Redis (any script may reach any key), not a cluster.
@@ -1185,7 +1254,11 @@ impl RedisStore {
     }
 
     /// The keys and arguments that issue `fresh`'s code.
-    fn issue_call(&self, fresh: &Verification, now: SystemTime) -> Result<IssueCall, StoreError> {
+    fn issue_call<'a>(
+        &self,
+        fresh: &'a Verification,
+        now: SystemTime,
+    ) -> Result<IssueCall<'a>, StoreError> {
         let e164 = fresh.to.e164();
         let keep_until = millis(fresh.expires_at + self.retain_ended);
         let voice = match &fresh.voice {
@@ -1204,43 +1277,24 @@ impl RedisStore {
             Checker::Hash(hash) => Self::hash_hex(hash),
             Checker::Provider(_) => String::new(),
         };
-        let browser = fresh.browser.clone().unwrap_or_default();
-        let mut args = vec![
-            self.verification_key(e164, ""),
-            millis(now).to_string(),
-            fresh.id.clone(),
-            e164.to_string(),
-            hash,
-            fresh.channel.as_str().to_string(),
-            millis(fresh.last_sent_at).to_string(),
-            millis(fresh.expires_at).to_string(),
-            keep_until.to_string(),
-            voice.clone(),
-            browser.clone(),
-            fresh.locale.tag().to_string(),
-            fresh.to.region().unwrap_or("").to_string(),
-        ];
-        // The fields a fresh verification has only when they have a value.
-        for (name, value) in [("voice", voice), ("browser", browser)] {
-            if !value.is_empty() {
-                args.push(name.to_string());
-                args.push(value);
-            }
-        }
         Ok(IssueCall {
+            fresh,
             keys,
-            args,
+            prefix: self.verification_key(e164, ""),
+            now: millis(now),
+            hash,
+            voice,
             keep_until,
         })
     }
 
     /// What is stored after issuing `fresh`'s code, from what issuing answered; and the
-    /// index entry the script could not write.
+    /// index entry the script could not write (kept until `keep_until`, in ms).
     async fn issued(
         &self,
         fresh: Verification,
         fields: Vec<String>,
-        issue: &IssueCall,
+        keep_until: u64,
     ) -> Result<Verification, StoreError> {
         let given_new_code = !fields.is_empty();
         let stored = if given_new_code {
@@ -1259,7 +1313,7 @@ impl RedisStore {
                         .arg(self.index_key(&stored.id))
                         .arg(stored.to.e164())
                         .arg("PXAT")
-                        .arg(issue.keep_until),
+                        .arg(keep_until),
                 )
                 .await?;
         }
@@ -1456,14 +1510,16 @@ impl VerificationStore for RedisStore {
         guard: Option<Guarded<'_>>,
     ) -> Result<StartDecision, StoreError> {
         let issue = self.issue_call(&fresh, now)?;
+        let keep_until = issue.keep_until;
         let (decision, issued) = self
             .take_slot(&fresh.to, ip, now, limits, guard, Some(&issue))
             .await?;
+        drop(issue);
         if let Some(refused) = decision.refusal() {
             return Ok(refused);
         }
         let issued = match issued {
-            Some(fields) => self.issued(fresh, fields, &issue).await?,
+            Some(fields) => self.issued(fresh, fields, keep_until).await?,
             None => self.issue_code(fresh, now).await?,
         };
         Ok(StartDecision::Issued(Box::new(issued)))
@@ -1495,10 +1551,16 @@ impl VerificationStore for RedisStore {
         now: SystemTime,
     ) -> Result<Verification, StoreError> {
         let issue = self.issue_call(&fresh, now)?;
-        let mut invocation = self.numbers(now).issue_code.prepare_invoke();
+        let keep_until = issue.keep_until;
+        let mut invocation = Eval::new(
+            &self.numbers(now).issue_code,
+            &IssueCall::keys_after(&[], Some(&issue)),
+        );
         IssueCall::append(Some(&issue), &mut invocation);
-        let fields: Vec<String> = self.run(&invocation).await?;
-        self.issued(fresh, fields, &issue).await
+        let fields: Vec<String> = self.eval(&invocation).await?;
+        drop(invocation);
+        drop(issue);
+        self.issued(fresh, fields, keep_until).await
     }
 
     async fn add_send_attempt(
@@ -1548,15 +1610,15 @@ impl VerificationStore for RedisStore {
         if !e164_shaped(e164) {
             return Ok(CheckDecision::NotFound);
         }
-        let mut invocation = self.numbers(now).check_code.prepare_invoke();
-        invocation.key(self.number_key(e164));
+        let mut keys = vec![self.number_key(e164)];
         // Without a verification's key, the script checks the number's current one.
         if let CheckTarget::Key(key) = target {
             let Some(key) = self.key_at(key) else {
                 return Ok(CheckDecision::NotFound);
             };
-            invocation.key(key);
+            keys.push(key);
         }
+        let mut invocation = Eval::new(&self.numbers(now).check_code, &keys);
         invocation
             .arg(Self::hash_hex(candidate))
             .arg(millis(now))
@@ -1566,7 +1628,7 @@ impl VerificationStore for RedisStore {
             .arg(rebind.unwrap_or(""))
             .arg(millis(now + limits.lockout))
             .arg(self.verification_key(e164, ""));
-        let (tag, detail, fields): (String, String, Vec<String>) = self.run(&invocation).await?;
+        let (tag, detail, fields): (String, String, Vec<String>) = self.eval(&invocation).await?;
         if tag == "notfound" {
             return Ok(CheckDecision::NotFound);
         }
