@@ -656,7 +656,10 @@ struct Eval<'a> {
 impl<'a> Eval<'a> {
     /// `script` on `keys`; the arguments follow with `arg`.
     fn new<K: redis::ToRedisArgs>(script: &'a Script, keys: &[K]) -> Self {
-        let mut cmd = redis::cmd("EVALSHA");
+        // Room for a start's keys and arguments, which the command would otherwise grow
+        // to in several steps.
+        let mut cmd = redis::Cmd::with_capacity(32, 768);
+        cmd.arg("EVALSHA");
         cmd.arg(script.get_hash()).arg(keys.len()).arg(keys);
         Self { script, cmd }
     }
@@ -1306,7 +1309,8 @@ impl RedisStore {
         // other fresh one on a single Redis; a cluster keeps it in another slot, and a
         // verification given a new code keeps its id, whose entry must now live as long
         // as it does.
-        if !self.names(&stored.id, stored.to.e164()) && (!self.single() || given_new_code) {
+        // (Whether the id names its number is asked last: it is a decryption.)
+        if (!self.single() || given_new_code) && !self.names(&stored.id, stored.to.e164()) {
             let _: () = self
                 .command(
                     redis::cmd("SET")
