@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
-use redis::{FromRedisValue, Script, ScriptInvocation};
+use redis::{FromRedisValue, Script};
 use serde::Deserialize;
 
 use super::e164_shaped;
@@ -648,10 +648,9 @@ impl PerThread {
 }
 
 /// A call of a script packed as one command, `EVALSHA sha numkeys keys… args…`, each
-/// key and argument written straight into the command's buffer (`ScriptInvocation`
-/// copies each into a vector of its own first). For the scripts of every start and
-/// check; `RedisStore::call` loads the script and sends it again when Redis does not
-/// have it yet (`NOSCRIPT`).
+/// key and argument written straight into the command's buffer (redis-rs's
+/// `ScriptInvocation` copies each into a vector of its own first). `Request::send` loads
+/// the script and sends it again when Redis does not have it yet (`NOSCRIPT`).
 struct Eval<'a> {
     script: &'a Script,
     cmd: redis::Cmd,
@@ -677,7 +676,6 @@ impl<'a> Eval<'a> {
 /// What one call to Redis sends.
 #[derive(Clone, Copy)]
 enum Request<'a> {
-    Script(&'a ScriptInvocation<'a>),
     Eval(&'a Eval<'a>),
     Command(&'a redis::Cmd),
     Pipeline(&'a redis::Pipeline),
@@ -686,7 +684,6 @@ enum Request<'a> {
 impl Request<'_> {
     async fn send<C: ConnectionLike, T: FromRedisValue>(self, mut c: C) -> redis::RedisResult<T> {
         match self {
-            Self::Script(invocation) => invocation.invoke_async(&mut c).await,
             Self::Eval(eval) => match eval.cmd.query_async(&mut c).await {
                 Err(e)
                     if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
@@ -960,10 +957,8 @@ impl RedisStore {
     /// Reads (or, first, sets) when this layout began.
     async fn read_layout(&self) -> Result<(), StoreError> {
         let since: String = self
-            .run(
-                self.scripts
-                    .layout
-                    .key(format!("{}layout", self.prefix))
+            .eval(
+                Eval::new(&self.scripts.layout, &[format!("{}layout", self.prefix)])
                     .arg(millis(SystemTime::now()))
                     .arg(LAYOUT_MARKER_KEPT.as_millis() as u64),
             )
@@ -1054,13 +1049,6 @@ impl RedisStore {
             Ok(Err(e)) => Err(self.failed(e)),
             Err(_) => Err(self.timed_out()),
         }
-    }
-
-    async fn run<T: FromRedisValue>(
-        &self,
-        invocation: &ScriptInvocation<'_>,
-    ) -> Result<T, StoreError> {
-        self.call(Request::Script(invocation)).await
     }
 
     async fn eval<T: FromRedisValue>(&self, eval: &Eval<'_>) -> Result<T, StoreError> {
@@ -1191,10 +1179,8 @@ impl RedisStore {
             return Ok((SlotDecision::Granted, Some(issued)));
         }
         let untake_number = || async {
-            self.run::<i64>(
-                self.scripts
-                    .untake_number_slot
-                    .key(&number_key)
+            self.eval::<i64>(
+                Eval::new(&self.scripts.untake_number_slot, &[&number_key])
                     .arg(number_slot)
                     .arg(now_ms)
                     .arg(&previous_last),
@@ -1217,7 +1203,7 @@ impl RedisStore {
             (None, issued) => Ok((SlotDecision::Granted, admit_issues.map(|_| issued))),
             (Some(refusal), _) => {
                 if let Some(key) = &ip_key {
-                    self.run::<i64>(self.scripts.untake_slot.key(key).arg(ip_slot))
+                    self.eval::<i64>(Eval::new(&self.scripts.untake_slot, &[key]).arg(ip_slot))
                         .await?;
                 }
                 untake_number().await?;
@@ -1554,10 +1540,8 @@ impl VerificationStore for RedisStore {
     ) -> Result<(), StoreError> {
         let now_ms = millis(now);
         let _: i64 = self
-            .run(
-                self.scripts
-                    .approve
-                    .key(self.guard_key("prefix", prefix))
+            .eval(
+                Eval::new(&self.scripts.approve, &[self.guard_key("prefix", prefix)])
                     .arg(now_ms)
                     .arg(limits.window.as_millis() as u64)
                     .arg(slot_start(now_ms, limits.window)),
@@ -1697,17 +1681,17 @@ impl VerificationStore for RedisStore {
             Verdict::Unanswered => "unanswered",
         };
         let fields: Vec<String> = self
-            .run(
-                self.numbers(now)
-                    .settle_check
-                    .key(key)
-                    .key(self.number_key(e164))
-                    .arg(verdict)
-                    .arg(millis(now))
-                    .arg(limits.max_attempts)
-                    .arg(limits.lockout_failures)
-                    .arg(limits.lockout.as_millis() as u64)
-                    .arg(rebind.unwrap_or("")),
+            .eval(
+                Eval::new(
+                    &self.numbers(now).settle_check,
+                    &[key, self.number_key(e164)],
+                )
+                .arg(verdict)
+                .arg(millis(now))
+                .arg(limits.max_attempts)
+                .arg(limits.lockout_failures)
+                .arg(limits.lockout.as_millis() as u64)
+                .arg(rebind.unwrap_or("")),
             )
             .await?;
         if fields.is_empty() {
@@ -1726,7 +1710,9 @@ impl VerificationStore for RedisStore {
         };
         let owner = serde_json::to_string(&check)
             .map_err(|e| StoreError::caused_by("cannot encode a provider check", e))?;
-        let handed: i64 = self.run(self.scripts.hand_over.key(key).arg(owner)).await?;
+        let handed: i64 = self
+            .eval(Eval::new(&self.scripts.hand_over, &[key]).arg(owner))
+            .await?;
         Ok(handed == 1)
     }
 
@@ -1764,8 +1750,11 @@ impl VerificationStore for RedisStore {
 
     async fn current_for(&self, to: &PhoneNumber) -> Result<Option<String>, StoreError> {
         let now = SystemTime::now();
-        self.run(&self.numbers(now).current.key(self.number_key(to.e164())))
-            .await
+        self.eval(&Eval::new(
+            &self.numbers(now).current,
+            &[self.number_key(to.e164())],
+        ))
+        .await
     }
 
     async fn end_pending(
@@ -1778,10 +1767,8 @@ impl VerificationStore for RedisStore {
             return Ok(None);
         };
         let fields: Vec<String> = self
-            .run(
-                self.scripts
-                    .end_pending
-                    .key(key)
+            .eval(
+                Eval::new(&self.scripts.end_pending, &[key])
                     .arg(millis(now))
                     .arg(status.as_str()),
             )
@@ -1803,10 +1790,8 @@ impl VerificationStore for RedisStore {
             return Ok(false);
         };
         let found: i64 = self
-            .run(
-                self.scripts
-                    .set_delivery
-                    .key(key)
+            .eval(
+                Eval::new(&self.scripts.set_delivery, &[key])
                     .arg(provider)
                     .arg(provider_ref.unwrap_or(""))
                     .arg(status),
@@ -1823,13 +1808,14 @@ impl VerificationStore for RedisStore {
         ttl: Duration,
     ) -> Result<IdempotencyClaim, StoreError> {
         let reply: Vec<String> = self
-            .run(
-                self.scripts
-                    .claim_key
-                    .key(format!("{}idem:{{{key}}}", self.prefix))
-                    .arg(fingerprint)
-                    .arg(millis(now))
-                    .arg(millis(now + ttl)),
+            .eval(
+                Eval::new(
+                    &self.scripts.claim_key,
+                    &[format!("{}idem:{{{key}}}", self.prefix)],
+                )
+                .arg(fingerprint)
+                .arg(millis(now))
+                .arg(millis(now + ttl)),
             )
             .await?;
         Ok(match reply.first().map(String::as_str) {
@@ -1851,12 +1837,13 @@ impl VerificationStore for RedisStore {
         response: StoredResponse,
     ) -> Result<(), StoreError> {
         let _: i64 = self
-            .run(
-                self.scripts
-                    .complete_key
-                    .key(format!("{}idem:{{{key}}}", self.prefix))
-                    .arg(response.status)
-                    .arg(response.body),
+            .eval(
+                Eval::new(
+                    &self.scripts.complete_key,
+                    &[format!("{}idem:{{{key}}}", self.prefix)],
+                )
+                .arg(response.status)
+                .arg(response.body),
             )
             .await?;
         Ok(())
