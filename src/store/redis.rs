@@ -1253,7 +1253,7 @@ impl RedisStore {
         now: SystemTime,
     ) -> Result<IssueCall<'a>, StoreError> {
         let e164 = fresh.to.e164();
-        let keep_until = millis(fresh.expires_at + self.retain_ended);
+        let keep_until = self.kept_until(fresh);
         let voice = match &fresh.voice {
             Some(ticket) => serde_json::to_string(ticket)
                 .map_err(|e| StoreError::caused_by("cannot encode a voice ticket", e))?,
@@ -1281,13 +1281,18 @@ impl RedisStore {
         })
     }
 
+    /// Until when a verification's keys are kept, in milliseconds: its expiry, then
+    /// `retain_ended` for its status to be read.
+    fn kept_until(&self, v: &Verification) -> u64 {
+        millis(v.expires_at + self.retain_ended)
+    }
+
     /// What is stored after issuing `fresh`'s code, from what issuing answered; and the
-    /// index entry the script could not write (kept until `keep_until`, in ms).
+    /// index entry the script could not write.
     async fn issued(
         &self,
         fresh: Verification,
         fields: Vec<String>,
-        keep_until: u64,
     ) -> Result<Verification, StoreError> {
         let given_new_code = !fields.is_empty();
         let stored = if given_new_code {
@@ -1307,7 +1312,7 @@ impl RedisStore {
                         .arg(self.index_key(&stored.id))
                         .arg(stored.to.e164())
                         .arg("PXAT")
-                        .arg(keep_until),
+                        .arg(self.kept_until(&stored)),
                 )
                 .await?;
         }
@@ -1516,17 +1521,16 @@ impl VerificationStore for RedisStore {
         limits: &SendLimits,
         guard: Option<Guarded<'_>>,
     ) -> Result<StartDecision, StoreError> {
-        let issue = self.issue_call(&fresh, now)?;
-        let keep_until = issue.keep_until;
-        let (decision, issued) = self
-            .take_slot(&fresh.to, ip, now, limits, guard, Some(&issue))
-            .await?;
-        drop(issue);
+        let (decision, issued) = {
+            let issue = self.issue_call(&fresh, now)?;
+            self.take_slot(&fresh.to, ip, now, limits, guard, Some(&issue))
+                .await?
+        };
         if let Some(refused) = decision.refusal() {
             return Ok(refused);
         }
         let issued = match issued {
-            Some(fields) => self.issued(fresh, fields, keep_until).await?,
+            Some(fields) => self.issued(fresh, fields).await?,
             None => self.issue_code(fresh, now).await?,
         };
         Ok(StartDecision::Issued(Box::new(issued)))
@@ -1555,17 +1559,16 @@ impl VerificationStore for RedisStore {
         fresh: Verification,
         now: SystemTime,
     ) -> Result<Verification, StoreError> {
-        let issue = self.issue_call(&fresh, now)?;
-        let keep_until = issue.keep_until;
-        let mut invocation = Eval::new(
-            &self.numbers(now).issue_code,
-            &IssueCall::keys_after(&[], Some(&issue)),
-        );
-        IssueCall::append(Some(&issue), &mut invocation);
-        let fields: Vec<String> = self.eval(&invocation).await?;
-        drop(invocation);
-        drop(issue);
-        self.issued(fresh, fields, keep_until).await
+        let fields: Vec<String> = {
+            let issue = self.issue_call(&fresh, now)?;
+            let mut invocation = Eval::new(
+                &self.numbers(now).issue_code,
+                &IssueCall::keys_after(&[], Some(&issue)),
+            );
+            IssueCall::append(Some(&issue), &mut invocation);
+            self.eval(&invocation).await?
+        };
+        self.issued(fresh, fields).await
     }
 
     async fn add_send_attempt(
