@@ -286,36 +286,16 @@ impl Drop for TempFile {
     }
 }
 
-/// Settings every scenario shares: logs at warn, limits out of the way of a load made
-/// of distinct numbers, the fraud guard off.
+/// Settings every scenario shares (`benches/service.toml`), with `extra` (TOML) after.
 fn base_config(bind: &str, extra: &str) -> String {
-    format!(
-        r#"[server]
-bind = "{bind}"
-public_url = "http://{bind}"
-secret = "bench-server-secret-0123456789abcdef0123456789"
-static_dir = "{static_dir}"
-max_connections = 25000
-
-[verification]
-max_check_attempts = 1000
-lockout_failures = 100
-max_sends_per_ip = 1000000000
-resend_cooldown_secs = 1
-
-[fraud]
-enabled = false
-
-[api]
-keys = ["{API_KEY}"]
-
-[log]
-level = "warn"
-
-{extra}
-"#,
-        static_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/static"),
-    )
+    include_str!("service.toml")
+        .replace("{bind}", bind)
+        .replace(
+            "{static_dir}",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/static"),
+        )
+        .replace("{api_key}", API_KEY)
+        .replace("{extra}", extra)
 }
 
 impl Service {

@@ -41,32 +41,18 @@ def free_port():
 
 
 def number(i):
+    """The load harness's `nth_number`: distinct, valid US numbers."""
     return "+1201%03d%04d" % (200 + i // 10000, i % 10000)
 
 
 def config(port, store):
-    return f'''[server]
-bind = "127.0.0.1:{port}"
-public_url = "http://127.0.0.1:{port}"
-secret = "bench-server-secret-0123456789abcdef0123456789"
-static_dir = "{ROOT}/static"
-
-[verification]
-max_check_attempts = 1000
-lockout_failures = 100
-max_sends_per_ip = 1000000000
-resend_cooldown_secs = 1
-
-[fraud]
-enabled = false
-
-[api]
-keys = ["{API_KEY}"]
-
-[log]
-level = "warn"
-
-{store}'''
+    """The load harness's settings (benches/service.toml), on `port`, with `store` after."""
+    with open(os.path.join(HERE, "service.toml")) as f:
+        template = f.read()
+    for name, value in [("bind", "127.0.0.1:%d" % port), ("static_dir", ROOT + "/static"),
+                        ("api_key", API_KEY), ("extra", store)]:
+        template = template.replace("{%s}" % name, value)
+    return template
 
 
 def post_all(port, path, bodies, status):
