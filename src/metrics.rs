@@ -29,8 +29,8 @@ struct Histogram {
 
 #[derive(Default)]
 struct Inner {
-    /// (metric, label string) → value.
-    counters: BTreeMap<(&'static str, String), u64>,
+    /// metric → label string → value.
+    counters: BTreeMap<&'static str, BTreeMap<String, u64>>,
     latency: BTreeMap<String, Histogram>,
     /// Estimated spend in millionths, by label string.
     spend: BTreeMap<String, u64>,
@@ -42,31 +42,58 @@ pub struct Metrics {
     inner: Mutex<Inner>,
 }
 
+/// `name="value",…`, written into `out`: made without `format!` on every count, and
+/// looked up before anything is allocated for it, since most counts find their series.
+fn labels<'a>(out: &'a mut String, pairs: &[(&str, &str)]) -> &'a str {
+    for (i, (name, value)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(name);
+        out.push_str("=\"");
+        out.push_str(value);
+        out.push('"');
+    }
+    out
+}
+
+/// Adds `by` to the series `labels` of `map`, allocating its name only when it is new.
+fn bump(map: &mut BTreeMap<String, u64>, labels: &str, by: u64) {
+    match map.get_mut(labels) {
+        Some(value) => *value += by,
+        None => {
+            map.insert(labels.to_string(), by);
+        }
+    }
+}
+
 impl Metrics {
-    fn add(&self, name: &'static str, labels: String) {
+    fn add(&self, name: &'static str, pairs: &[(&str, &str)]) {
+        let mut text = String::with_capacity(64);
+        let labels = labels(&mut text, pairs);
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        *inner.counters.entry((name, labels)).or_default() += 1;
+        bump(inner.counters.entry(name).or_default(), labels, 1);
     }
 
     /// A verification started (a code was sent) on `channel`.
     pub fn verification_started(&self, channel: &str) {
         self.add(
             "phone_verify_verifications_started_total",
-            format!("channel=\"{channel}\""),
+            &[("channel", channel)],
         );
     }
 
     /// A check ended with `result` (`valid`, `invalid`, `not_pending`, `locked`,
     /// `not_found`, `provider_unavailable`).
     pub fn check(&self, result: &str) {
-        self.add("phone_verify_checks_total", format!("result=\"{result}\""));
+        self.add("phone_verify_checks_total", &[("result", result)]);
     }
 
     /// A send through `provider` ended with `outcome`, after `elapsed`.
     pub fn send(&self, provider: &str, outcome: &str, elapsed: Duration) {
         self.add(
             "phone_verify_sends_total",
-            format!("provider=\"{provider}\",outcome=\"{outcome}\""),
+            &[("provider", provider), ("outcome", outcome)],
         );
         self.observe(provider, elapsed);
     }
@@ -75,7 +102,7 @@ impl Metrics {
     pub fn provider_check(&self, provider: &str, outcome: &str, elapsed: Duration) {
         self.add(
             "phone_verify_provider_checks_total",
-            format!("provider=\"{provider}\",outcome=\"{outcome}\""),
+            &[("provider", provider), ("outcome", outcome)],
         );
         self.observe(provider, elapsed);
     }
@@ -83,7 +110,12 @@ impl Metrics {
     /// A provider request's latency.
     fn observe(&self, provider: &str, elapsed: Duration) {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let histogram = inner.latency.entry(provider.to_string()).or_default();
+        if !inner.latency.contains_key(provider) {
+            inner
+                .latency
+                .insert(provider.to_string(), Histogram::default());
+        }
+        let histogram = inner.latency.get_mut(provider).expect("inserted above");
         let secs = elapsed.as_secs_f64();
         for (bound, count) in BUCKETS.iter().zip(histogram.counts.iter_mut()) {
             if secs <= *bound {
@@ -96,24 +128,20 @@ impl Metrics {
 
     /// A start refused by the fraud guard, by destination country.
     pub fn fraud_block(&self, country: &str) {
-        self.add(
-            "phone_verify_fraud_blocks_total",
-            format!("country=\"{country}\""),
-        );
+        self.add("phone_verify_fraud_blocks_total", &[("country", country)]);
     }
 
     /// The estimated cost of one send, in millionths of the budget's currency.
     pub fn estimated_spend(&self, country: &str, channel: &str, micros: u64) {
+        let mut text = String::with_capacity(64);
+        let labels = labels(&mut text, &[("country", country), ("channel", channel)]);
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        *inner
-            .spend
-            .entry(format!("country=\"{country}\",channel=\"{channel}\""))
-            .or_default() += micros;
+        bump(&mut inner.spend, labels, micros);
     }
 
     /// A store call failed (unreachable, timed out, unreadable).
     pub fn store_error(&self) {
-        self.add("phone_verify_store_errors_total", String::new());
+        self.add("phone_verify_store_errors_total", &[]);
     }
 
     /// The Prometheus text exposition format.
@@ -145,17 +173,15 @@ impl Metrics {
         ];
         for (name, help) in families {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-            let mut any = false;
-            for ((metric, labels), value) in inner.counters.iter().filter(|((m, _), _)| *m == name)
-            {
-                any = true;
+            let series = inner.counters.get(name);
+            for (labels, value) in series.into_iter().flatten() {
                 if labels.is_empty() {
-                    let _ = writeln!(out, "{metric} {value}");
+                    let _ = writeln!(out, "{name} {value}");
                 } else {
-                    let _ = writeln!(out, "{metric}{{{labels}}} {value}");
+                    let _ = writeln!(out, "{name}{{{labels}}} {value}");
                 }
             }
-            if !any && name == "phone_verify_store_errors_total" {
+            if series.is_none() && name == "phone_verify_store_errors_total" {
                 let _ = writeln!(out, "{name} 0");
             }
         }
@@ -203,7 +229,17 @@ mod tests {
         m.check("valid");
         m.send("twilio", "sent", Duration::from_millis(300));
         m.store_error();
+        m.estimated_spend("US", "sms", 7_500);
+        m.estimated_spend("US", "sms", 7_500);
+        m.fraud_block("LV");
         let text = m.render();
+        assert!(
+            text.contains(
+                "phone_verify_estimated_spend_total{country=\"US\",channel=\"sms\"} 0.015"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("phone_verify_fraud_blocks_total{country=\"LV\"} 1"));
         assert!(
             text.contains("phone_verify_verifications_started_total{channel=\"sms\"} 2"),
             "{text}"

@@ -66,7 +66,7 @@ impl PhoneNumber {
         if digits > 17 {
             return Err(PhoneError::TooLong);
         }
-        let region_name = default_region.as_ref().to_string();
+        let invalid = || PhoneError::Invalid(default_region.as_ref().to_string());
         let number = match phonenumber::parse(Some(default_region), raw) {
             Ok(number) => number,
             Err(
@@ -75,18 +75,22 @@ impl PhoneNumber {
                 return Err(PhoneError::TooShort);
             }
             Err(phonenumber::ParseError::TooLong) => return Err(PhoneError::TooLong),
-            Err(_) => return Err(PhoneError::Invalid(region_name)),
+            Err(_) => return Err(invalid()),
         };
         let code = number.code().value();
+        // The national number as written (with any leading zeros Italy's numbers keep),
+        // and as a number; made without `format!`, which costs more here than the rest.
         let national = number.national().to_string();
         if !plan::is_valid(code, &national) {
-            return Err(PhoneError::Invalid(region_name));
+            return Err(invalid());
         }
-        let e164 = format!("+{code}{national}");
+        let mut code_text = itoa::Buffer::new();
+        let e164 = ["+", code_text.format(code), &national].concat();
         if e164.len() > 16 {
             return Err(PhoneError::TooLong);
         }
-        let region = plan::region(code, &number.national().value().to_string())
+        let mut value = itoa::Buffer::new();
+        let region = plan::region(code, value.format(number.national().value()))
             .map(|id| id.as_ref().to_string());
         Ok(Self { e164, region })
     }

@@ -59,7 +59,9 @@ impl IdSealer {
         let mut number = [0u8; 8];
         number[1..].copy_from_slice(&block[4..11]);
         let number = u64::from_be_bytes(number);
-        (1..NUMBERS).contains(&number).then(|| format!("+{number}"))
+        (1..NUMBERS)
+            .contains(&number)
+            .then(|| ["+", itoa::Buffer::new().format(number)].concat())
     }
 }
 

@@ -33,7 +33,10 @@ pub fn id_of(text: &str) -> Option<Id> {
 }
 
 pub fn id_text(id: &Id) -> String {
-    format!("{:016x}{:016x}", id[0], id[1])
+    let mut bytes = [0; 16];
+    bytes[..8].copy_from_slice(&id[0].to_be_bytes());
+    bytes[8..].copy_from_slice(&id[1].to_be_bytes());
+    crate::code::to_hex(&bytes)
 }
 
 /// The digits of an E.164 number (at most 15, so they fit).
@@ -226,7 +229,7 @@ impl PackedVerification {
 
     /// The number, in E.164.
     pub fn e164(&self) -> String {
-        format!("+{}", self.number)
+        ["+", itoa::Buffer::new().format(self.number)].concat()
     }
 
     pub fn unpack(&self, id: &Id, names: &Names) -> Verification {

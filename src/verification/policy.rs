@@ -178,7 +178,7 @@ impl Policy {
         let text = self.texts[locale as usize]
             .sms
             .replace("{code}", code.expose());
-        format!("{text}\n\n@{} #{}", self.host, code.expose())
+        [&text, "\n\n@", &self.host, " #", code.expose()].concat()
     }
 
     /// What a call says in `locale`, in that language's voice.
