@@ -227,19 +227,46 @@ fn cpu_ticks(pid: &str) -> u64 {
     field(11) + field(12)
 }
 
-/// CPU ticks of the service, of `redis-server` (summed over those watched) and of the
-/// load generator.
+/// The machine's CPU ticks so far, from the first line of `/proc/stat`: idle (with
+/// waiting for I/O), stolen (the hypervisor ran something else on our cores), and in all
+/// (user to steal; guest time is already within user). Zeros where it cannot be read.
+fn machine_ticks() -> (u64, u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    if fields.len() < 8 {
+        return (0, 0, 0);
+    }
+    (fields[3] + fields[4], fields[7], fields.iter().sum())
+}
+
+/// CPU ticks of the service, of `redis-server` (summed over those watched), of the load
+/// generator, and of the whole machine: idle, stolen and in all.
 #[derive(Clone, Copy, Default)]
 struct Cpu {
     service: u64,
     redis: u64,
     generator: u64,
+    idle: u64,
+    stolen: u64,
+    machine: u64,
 }
 
 impl Cpu {
     fn now() -> Self {
+        let (idle, stolen, machine) = machine_ticks();
         let mut cpu = Cpu {
             generator: cpu_ticks("self"),
+            idle,
+            stolen,
+            machine,
             ..Cpu::default()
         };
         for &(name, pid) in WATCHED.lock().unwrap().iter() {
@@ -258,7 +285,18 @@ impl Cpu {
             service: self.service.saturating_sub(before.service),
             redis: self.redis.saturating_sub(before.redis),
             generator: self.generator.saturating_sub(before.generator),
+            idle: self.idle.saturating_sub(before.idle),
+            stolen: self.stolen.saturating_sub(before.stolen),
+            machine: self.machine.saturating_sub(before.machine),
         }
+    }
+
+    /// The share of the machine's time, in per cent, of `ticks`.
+    fn share(&self, ticks: u64) -> f64 {
+        if self.machine == 0 {
+            return 0.0;
+        }
+        ticks as f64 * 100.0 / self.machine as f64
     }
 }
 
@@ -610,11 +648,14 @@ impl Figures {
         self.cpu.service += slice.cpu.service;
         self.cpu.redis += slice.cpu.redis;
         self.cpu.generator += slice.cpu.generator;
+        self.cpu.idle += slice.cpu.idle;
+        self.cpu.stolen += slice.cpu.stolen;
+        self.cpu.machine += slice.cpu.machine;
     }
 
     fn print(&self) {
         println!(
-            "{:<24} {:>9} {:>10.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>7.1} {:>7.1} {:>7.1}",
+            "{:<24} {:>9} {:>10.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>7.1} {:>7.1} {:>7.1} {:>6.1} {:>6.1}",
             self.name,
             self.requests,
             self.per_sec(),
@@ -625,13 +666,15 @@ impl Figures {
             self.cpu_micros(self.cpu.service),
             self.cpu_micros(self.cpu.redis),
             self.cpu_micros(self.cpu.generator),
+            self.cpu.share(self.cpu.idle),
+            self.cpu.share(self.cpu.stolen),
         );
     }
 }
 
 fn print_header() {
     println!(
-        "{:<24} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7}",
+        "{:<24} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7} {:>6} {:>6}",
         "scenario",
         "requests",
         "req/s",
@@ -641,10 +684,16 @@ fn print_header() {
         "max ms",
         "svc µs",
         "rds µs",
-        "gen µs"
+        "gen µs",
+        "idle %",
+        "st %"
     );
     println!(
-        "{:<24} {:>56} (CPU per request: the service, redis-server, this load generator)",
+        "{:<24} {:>56} (CPU per request: the service, redis-server, this load generator;",
+        "", ""
+    );
+    println!(
+        "{:<24} {:>56}  then the machine's idle time, and time the hypervisor stole)",
         "", ""
     );
 }
