@@ -78,8 +78,8 @@ impl PhoneNumber {
             Err(_) => return Err(invalid()),
         };
         let code = number.code().value();
-        // The national number as written (with any leading zeros Italy's numbers keep),
-        // and as a number; made without `format!`, which costs more here than the rest.
+        // The national number as written (with any leading zeros Italy's numbers keep);
+        // the E.164 text and the plan's lookup key are joined without `format!`.
         let national = number.national().to_string();
         if !plan::is_valid(code, &national) {
             return Err(invalid());
