@@ -291,6 +291,17 @@ impl Cpu {
         }
     }
 
+    fn plus(self, other: Cpu) -> Cpu {
+        Cpu {
+            service: self.service + other.service,
+            redis: self.redis + other.redis,
+            generator: self.generator + other.generator,
+            idle: self.idle + other.idle,
+            stolen: self.stolen + other.stolen,
+            machine: self.machine + other.machine,
+        }
+    }
+
     /// The share of the machine's time, in per cent, of `ticks`.
     fn share(&self, ticks: u64) -> f64 {
         if self.machine == 0 {
@@ -645,12 +656,7 @@ impl Figures {
         self.operations += slice.operations;
         self.elapsed += slice.elapsed;
         self.micros.extend(slice.micros);
-        self.cpu.service += slice.cpu.service;
-        self.cpu.redis += slice.cpu.redis;
-        self.cpu.generator += slice.cpu.generator;
-        self.cpu.idle += slice.cpu.idle;
-        self.cpu.stolen += slice.cpu.stolen;
-        self.cpu.machine += slice.cpu.machine;
+        self.cpu = self.cpu.plus(slice.cpu);
     }
 
     fn print(&self) {

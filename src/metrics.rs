@@ -42,9 +42,9 @@ pub struct Metrics {
     inner: Mutex<Inner>,
 }
 
-/// `name="value",…`, written into `out`: made without `format!` on every count, and
-/// looked up before anything is allocated for it, since most counts find their series.
-fn labels<'a>(out: &'a mut String, pairs: &[(&str, &str)]) -> &'a str {
+/// `name="value",…`: a series' label string, joined without `format!` on every count.
+fn labels(pairs: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(64);
     for (i, (name, value)) in pairs.iter().enumerate() {
         if i > 0 {
             out.push(',');
@@ -57,20 +57,19 @@ fn labels<'a>(out: &'a mut String, pairs: &[(&str, &str)]) -> &'a str {
     out
 }
 
-/// Adds `by` to the series `labels` of `map`, allocating its name only when it is new.
-fn bump(map: &mut BTreeMap<String, u64>, labels: &str, by: u64) {
-    match map.get_mut(labels) {
+/// Adds `by` to the series `labels` of `map`; a new series keeps the string.
+fn bump(map: &mut BTreeMap<String, u64>, labels: String, by: u64) {
+    match map.get_mut(&labels) {
         Some(value) => *value += by,
         None => {
-            map.insert(labels.to_string(), by);
+            map.insert(labels, by);
         }
     }
 }
 
 impl Metrics {
     fn add(&self, name: &'static str, pairs: &[(&str, &str)]) {
-        let mut text = String::with_capacity(64);
-        let labels = labels(&mut text, pairs);
+        let labels = labels(pairs);
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         bump(inner.counters.entry(name).or_default(), labels, 1);
     }
@@ -133,8 +132,7 @@ impl Metrics {
 
     /// The estimated cost of one send, in millionths of the budget's currency.
     pub fn estimated_spend(&self, country: &str, channel: &str, micros: u64) {
-        let mut text = String::with_capacity(64);
-        let labels = labels(&mut text, &[("country", country), ("channel", channel)]);
+        let labels = labels(&[("country", country), ("channel", channel)]);
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         bump(&mut inner.spend, labels, micros);
     }

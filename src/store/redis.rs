@@ -1140,7 +1140,7 @@ impl RedisStore {
         let e164 = to.e164();
         let number_key = self.number_key(e164);
         let number_slot = slot_start(now_ms, limits.number_window);
-        let ip_key = ip.map(|ip| format!("{}ip:{{{ip}}}:w", self.prefix));
+        let ip_key = ip.map(|ip| self.key(&["ip:{", &ip.to_string(), "}:w"]));
         let ip_slot = slot_start(now_ms, limits.ip_window);
         // Which step issues the code: the last one, when it may reach the number's keys
         // (the number's own step shares their hash tag; another step only on a single
@@ -1329,6 +1329,10 @@ impl RedisStore {
             key.push_str(part);
         }
         key
+    }
+
+    fn idempotency_key(&self, key: &str) -> String {
+        self.key(&["idem:{", key, "}"])
     }
 
     fn record_key(&self, kind: &str, key: &str) -> String {
@@ -1825,13 +1829,10 @@ impl VerificationStore for RedisStore {
     ) -> Result<IdempotencyClaim, StoreError> {
         let reply: Vec<String> = self
             .eval(
-                Eval::new(
-                    &self.scripts.claim_key,
-                    &[format!("{}idem:{{{key}}}", self.prefix)],
-                )
-                .arg(fingerprint)
-                .arg(millis(now))
-                .arg(millis(now + ttl)),
+                Eval::new(&self.scripts.claim_key, &[self.idempotency_key(key)])
+                    .arg(fingerprint)
+                    .arg(millis(now))
+                    .arg(millis(now + ttl)),
             )
             .await?;
         Ok(match reply.first().map(String::as_str) {
@@ -1854,12 +1855,9 @@ impl VerificationStore for RedisStore {
     ) -> Result<(), StoreError> {
         let _: i64 = self
             .eval(
-                Eval::new(
-                    &self.scripts.complete_key,
-                    &[format!("{}idem:{{{key}}}", self.prefix)],
-                )
-                .arg(response.status)
-                .arg(response.body),
+                Eval::new(&self.scripts.complete_key, &[self.idempotency_key(key)])
+                    .arg(response.status)
+                    .arg(response.body),
             )
             .await?;
         Ok(())
@@ -1867,7 +1865,7 @@ impl VerificationStore for RedisStore {
 
     async fn release_idempotency_key(&self, key: &str) -> Result<(), StoreError> {
         let _: i64 = self
-            .command(redis::cmd("DEL").arg(format!("{}idem:{{{key}}}", self.prefix)))
+            .command(redis::cmd("DEL").arg(self.idempotency_key(key)))
             .await?;
         Ok(())
     }
