@@ -148,6 +148,11 @@ impl CodeHash {
     pub(crate) fn from_bytes(bytes: [u8; 32]) -> Self {
         Self(bytes)
     }
+
+    /// A hash a store kept as 64 hex characters (either case), or `None`.
+    pub(crate) fn from_hex(text: &str) -> Option<Self> {
+        hex_bytes::decode_32(text).map(Self)
+    }
 }
 
 /// Hashes codes under a key derived from `server.secret`.
@@ -290,17 +295,23 @@ mod hex_bytes {
         serializer.serialize_str(&encode(bytes))
     }
 
+    /// Exactly 32 bytes of hex text, without allocating.
+    pub fn decode_32(raw: &str) -> Option<[u8; 32]> {
+        let raw = raw.as_bytes();
+        if raw.len() != 64 {
+            return None;
+        }
+        let digit = |c: u8| char::from(c).to_digit(16).map(|d| d as u8);
+        let mut out = [0u8; 32];
+        for (byte, pair) in out.iter_mut().zip(raw.chunks_exact(2)) {
+            *byte = digit(pair[0])? << 4 | digit(pair[1])?;
+        }
+        Some(out)
+    }
+
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<[u8; 32], D::Error> {
         let raw = String::deserialize(deserializer)?;
-        let mut out = [0u8; 32];
-        if raw.len() != 64 {
-            return Err(serde::de::Error::custom("expected 64 hex characters"));
-        }
-        for (i, byte) in out.iter_mut().enumerate() {
-            *byte =
-                u8::from_str_radix(&raw[2 * i..2 * i + 2], 16).map_err(serde::de::Error::custom)?;
-        }
-        Ok(out)
+        decode_32(&raw).ok_or_else(|| serde::de::Error::custom("expected 64 hex characters"))
     }
 }
 

@@ -25,6 +25,13 @@ impl Channel {
         }
     }
 
+    /// The channel named `name` as `as_str` names it, or `None`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Sms, Self::Call]
+            .into_iter()
+            .find(|channel| channel.as_str() == name)
+    }
+
     /// Parses a form or API value (`sms`, `call`; `voice` as the tutorials said).
     pub fn parse(raw: &str) -> Option<Self> {
         match raw.trim().to_ascii_lowercase().as_str() {
@@ -57,6 +64,20 @@ impl Status {
             Self::MaxAttemptsReached => "max_attempts_reached",
             Self::Failed => "failed",
         }
+    }
+
+    /// The status named `name` as `as_str` names it, or `None`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            Self::Pending,
+            Self::Approved,
+            Self::Canceled,
+            Self::Expired,
+            Self::MaxAttemptsReached,
+            Self::Failed,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == name)
     }
 }
 
@@ -221,5 +242,31 @@ mod tests {
         assert_eq!(Channel::parse("SMS"), Some(Channel::Sms));
         assert_eq!(Channel::parse("voice"), Some(Channel::Call));
         assert_eq!(Channel::parse("fax"), None);
+    }
+
+    /// A store reads names back with `from_name`: they must be serde's names, exactly.
+    #[test]
+    fn names_read_back_as_serde_writes_them_and_nothing_else() {
+        for channel in [Channel::Sms, Channel::Call] {
+            let name = serde_json::to_value(channel).unwrap();
+            assert_eq!(name, channel.as_str());
+            assert_eq!(Channel::from_name(channel.as_str()), Some(channel));
+        }
+        for status in [
+            Status::Pending,
+            Status::Approved,
+            Status::Canceled,
+            Status::Expired,
+            Status::MaxAttemptsReached,
+            Status::Failed,
+        ] {
+            let name = serde_json::to_value(status).unwrap();
+            assert_eq!(name, status.as_str());
+            assert_eq!(Status::from_name(status.as_str()), Some(status));
+        }
+        assert_eq!(Channel::from_name("SMS"), None);
+        assert_eq!(Channel::from_name("voice"), None);
+        assert_eq!(Status::from_name("Pending"), None);
+        assert_eq!(Status::from_name(""), None);
     }
 }

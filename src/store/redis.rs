@@ -864,6 +864,61 @@ struct ListedAttempt {
 /// provider, delivery status and the provider's id for the message, a JSON array.
 type StoredAttempt = (Channel, String, Option<String>, Option<String>);
 
+/// A verification's hash, each field found in one pass over its names and values
+/// (a field missing: `None`). The send attempts are kept in the order they came.
+#[derive(Default)]
+struct StoredFields<'a> {
+    id: Option<&'a str>,
+    to: Option<&'a str>,
+    region: Option<&'a str>,
+    channel: Option<&'a str>,
+    status: Option<&'a str>,
+    created: Option<&'a str>,
+    sent: Option<&'a str>,
+    expires: Option<&'a str>,
+    failed: Option<&'a str>,
+    hash: Option<&'a str>,
+    owner: Option<&'a str>,
+    voice: Option<&'a str>,
+    browser: Option<&'a str>,
+    locale: Option<&'a str>,
+    /// `attempts` (the earlier layout's list) and the fields `a<ms>.<seq>`, unread.
+    attempts: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> StoredFields<'a> {
+    fn read<S: AsRef<str>>(fields: &'a [S]) -> Self {
+        let mut f = Self::default();
+        for pair in fields.chunks_exact(2) {
+            let (name, value) = (pair[0].as_ref(), pair[1].as_ref());
+            let slot = match name {
+                "id" => &mut f.id,
+                "to" => &mut f.to,
+                "region" => &mut f.region,
+                "channel" => &mut f.channel,
+                "status" => &mut f.status,
+                "created" => &mut f.created,
+                "sent" => &mut f.sent,
+                "expires" => &mut f.expires,
+                "failed" => &mut f.failed,
+                "hash" => &mut f.hash,
+                "owner" => &mut f.owner,
+                "voice" => &mut f.voice,
+                "browser" => &mut f.browser,
+                "locale" => &mut f.locale,
+                _ if name.starts_with('a') => {
+                    f.attempts.push((name, value));
+                    continue;
+                }
+                _ => continue,
+            };
+            // HGETALL names each field once; the first is the one read, as ever.
+            slot.get_or_insert(value);
+        }
+        f
+    }
+}
+
 /// Orders the attempts this process appends within one millisecond.
 static ATTEMPT_SEQUENCE: AtomicU64 = AtomicU64::new(0);
 
@@ -1296,7 +1351,7 @@ impl RedisStore {
     ) -> Result<Verification, StoreError> {
         let given_new_code = !fields.is_empty();
         let stored = if given_new_code {
-            Self::parse(fields)?
+            Self::parse(&fields)?
         } else {
             Self::as_stored(fresh)
         };
@@ -1379,60 +1434,58 @@ impl RedisStore {
 
     /// A hash's names and values as a script joined them with NUL (no stored name or
     /// value holds one: they are ids, numbers, times, tags and JSON, which escapes it).
-    fn unjoin(joined: &str) -> Result<Vec<String>, StoreError> {
+    /// Borrowed from `joined`: one allocation, not one per name and value.
+    fn unjoin(joined: &str) -> Result<Vec<&str>, StoreError> {
         if joined.is_empty() {
             return Ok(Vec::new());
         }
-        let fields: Vec<String> = joined.split('\0').map(str::to_string).collect();
+        let fields: Vec<&str> = joined.split('\0').collect();
         if !fields.len().is_multiple_of(2) {
             return Err(corrupt("joined fields"));
         }
         Ok(fields)
     }
 
-    fn parse(fields: Vec<String>) -> Result<Verification, StoreError> {
-        let get = |name: &str| {
-            fields
-                .chunks(2)
-                .find(|pair| pair[0] == name)
-                .and_then(|pair| pair.get(1))
-                .map(String::as_str)
-                .ok_or_else(|| corrupt(name))
-        };
-        let number = |name: &str| get(name)?.parse::<u64>().map_err(|_| corrupt(name));
+    /// A verification from its hash's names and values, as HGETALL gives them (or
+    /// `unjoin` splits them).
+    fn parse<S: AsRef<str>>(fields: &[S]) -> Result<Verification, StoreError> {
+        fn need<'v>(value: Option<&'v str>, name: &str) -> Result<&'v str, StoreError> {
+            value.ok_or_else(|| corrupt(name))
+        }
+        fn number(value: Option<&str>, name: &str) -> Result<u64, StoreError> {
+            need(value, name)?.parse().map_err(|_| corrupt(name))
+        }
         // A field a fresh verification is stored without (see `ISSUE_LUA`): `default`.
-        let number_or = |name: &str, default: u64| match get(name) {
-            Ok(_) => number(name),
-            Err(_) => Ok(default),
-        };
-        let created = number("created")?;
-        let parse_enum = |name: &str| get(name).map(|v| serde_json::Value::String(v.to_string()));
-        let voice = get("voice").unwrap_or("");
-        let browser = get("browser").unwrap_or("");
-        let to = match get("region") {
-            Ok(region) => Self::stored_number(get("to")?, region).ok_or_else(|| corrupt("to"))?,
+        fn number_or(value: Option<&str>, name: &str, default: u64) -> Result<u64, StoreError> {
+            value.map_or(Ok(default), |_| number(value, name))
+        }
+        let f = StoredFields::read(fields);
+        let created = number(f.created, "created")?;
+        let to = need(f.to, "to")?;
+        let to = match f.region {
+            Some(region) => Self::stored_number(to, region).ok_or_else(|| corrupt("to"))?,
             // Stored before the region was: parse the number again.
-            Err(_) => PhoneNumber::from_e164(get("to")?).map_err(|_| corrupt("to"))?,
+            None => PhoneNumber::from_e164(to).map_err(|_| corrupt("to"))?,
         };
+        let voice = f.voice.unwrap_or("");
+        let browser = f.browser.unwrap_or("");
         Ok(Verification {
-            id: get("id")?.to_string(),
+            id: need(f.id, "id")?.to_string(),
             to,
-            channel: serde_json::from_value(parse_enum("channel")?)
-                .map_err(|_| corrupt("channel"))?,
-            status: serde_json::from_value(parse_enum("status")?).map_err(|_| corrupt("status"))?,
+            channel: Channel::from_name(need(f.channel, "channel")?)
+                .ok_or_else(|| corrupt("channel"))?,
+            status: Status::from_name(need(f.status, "status")?)
+                .ok_or_else(|| corrupt("status"))?,
             created_at: from_millis(created),
-            last_sent_at: from_millis(number_or("sent", created)?),
-            expires_at: from_millis(number("expires")?),
-            failed_checks: number_or("failed", 0)? as u32,
-            send_attempts: Self::attempts(&fields)?,
-            checker: match get("hash")? {
+            last_sent_at: from_millis(number_or(f.sent, "sent", created)?),
+            expires_at: from_millis(number(f.expires, "expires")?),
+            failed_checks: number_or(f.failed, "failed", 0)? as u32,
+            send_attempts: Self::attempts(&f.attempts)?,
+            checker: match need(f.hash, "hash")? {
                 "" => Checker::Provider(
-                    serde_json::from_str(get("owner")?).map_err(|_| corrupt("owner"))?,
+                    serde_json::from_str(need(f.owner, "owner")?).map_err(|_| corrupt("owner"))?,
                 ),
-                hash => Checker::Hash(
-                    serde_json::from_value(serde_json::Value::String(hash.to_string()))
-                        .map_err(|_| corrupt("hash"))?,
-                ),
+                hash => Checker::Hash(CodeHash::from_hex(hash).ok_or_else(|| corrupt("hash"))?),
             },
             voice: if voice.is_empty() {
                 None
@@ -1440,17 +1493,17 @@ impl RedisStore {
                 Some(serde_json::from_str::<VoiceTicket>(voice).map_err(|_| corrupt("voice"))?)
             },
             browser: (!browser.is_empty()).then(|| browser.to_string()),
-            locale: Locale::from_language(get("locale").unwrap_or("en")).unwrap_or_default(),
+            locale: Locale::from_language(f.locale.unwrap_or("en")).unwrap_or_default(),
         })
     }
 
-    /// The send attempts of a verification's fields, oldest first: those of the earlier
-    /// layout's list `attempts`, then one per field `a<ms>.<seq>` in time and sequence.
-    fn attempts(fields: &[String]) -> Result<Vec<SendAttempt>, StoreError> {
+    /// The send attempts among a verification's fields, oldest first: those of the
+    /// earlier layout's list `attempts`, then one per field `a<ms>.<seq>` in time and
+    /// sequence.
+    fn attempts(fields: &[(&str, &str)]) -> Result<Vec<SendAttempt>, StoreError> {
         let mut attempts = Vec::new();
         let mut own = Vec::new();
-        for pair in fields.chunks(2) {
-            let [name, value] = pair else { continue };
+        for &(name, value) in fields {
             if name == "attempts" {
                 // cjson writes an empty array as `{}`.
                 if value != "{}" {
@@ -1657,7 +1710,7 @@ impl VerificationStore for RedisStore {
         if tag == "notfound" {
             return Ok(CheckDecision::NotFound);
         }
-        let verification = Self::parse(Self::unjoin(&joined)?)?;
+        let verification = Self::parse(&Self::unjoin(&joined)?)?;
         Ok(match tag.as_str() {
             "delegated" => CheckDecision::Delegated(verification),
             "evaluated" => CheckDecision::Evaluated(
@@ -1717,7 +1770,7 @@ impl VerificationStore for RedisStore {
         if fields.is_empty() {
             return Ok(None);
         }
-        Self::parse(fields).map(Some)
+        Self::parse(&fields).map(Some)
     }
 
     async fn hand_over(
@@ -1746,7 +1799,7 @@ impl VerificationStore for RedisStore {
         if !fields.chunks(2).any(|pair| pair[0] == "id") {
             return Ok(None);
         }
-        Self::parse(fields).map(Some)
+        Self::parse(&fields).map(Some)
     }
 
     /// From the id itself when this store made it; otherwise through the id → number
@@ -1796,7 +1849,7 @@ impl VerificationStore for RedisStore {
         if fields.is_empty() {
             return Ok(None);
         }
-        Self::parse(fields).map(Some)
+        Self::parse(&fields).map(Some)
     }
 
     async fn set_delivery_status(
