@@ -408,10 +408,6 @@ return redis.call('HGETALL', KEYS[1])
 /// approval, now plus the lockout, the verification key prefix. {tag, detail, the
 /// verification as HGETALL, joined}.
 const CHECK_CODE: &str = r#"
--- The hash at `key` as HGETALL gives it, its names and values joined by NUL into one
--- string (see `RedisStore::unjoin`): one string is far cheaper to answer, and to read in
--- the service, than two dozen.
-local function joined(key) return table.concat(redis.call('HGETALL', key), '\0') end
 local h = number(KEYS[1])
 local vkey = KEYS[2]
 if not vkey then
@@ -419,17 +415,37 @@ if not vkey then
   if not current then return {'notfound', '', ''} end
   vkey = ARGV[8] .. current
 end
-local v = redis.call('HMGET', vkey, 'status', 'expires', 'hash', 'failed', 'voice')
-local status = v[1]
+-- The verification, read once: its fields are kept up to date with what this script
+-- writes, and answered joined by NUL (see `RedisStore::unjoin`): one string is far
+-- cheaper to answer, and to read in the service, than two dozen.
+local vh = redis.call('HGETALL', vkey)
+local function keep(name, value)
+  for i = 1, #vh, 2 do
+    if vh[i] == name then vh[i + 1] = value return end
+  end
+  vh[#vh + 1] = name
+  vh[#vh + 1] = value
+end
+local function put(set)
+  redis.call('HSET', vkey, unpack(set))
+  for i = 1, #set, 2 do keep(set[i], set[i + 1]) end
+end
+local function failed_once_more()
+  local failed = redis.call('HINCRBY', vkey, 'failed', '1')
+  keep('failed', tostring(failed))
+  return failed
+end
+local function joined() return table.concat(vh, '\0') end
+local status = field(vh, 'status')
 if not status then return {'notfound', '', ''} end
 local now = tonumber(ARGV[2])
-if status == 'pending' and now >= tonumber(v[2]) then
+if status == 'pending' and now >= tonumber(field(vh, 'expires')) then
   status = 'expired'
-  redis.call('HSET', vkey, 'status', status, 'voice', '')
+  put({'status', status, 'voice', ''})
 end
-if status ~= 'pending' then return {'notpending', status, joined(vkey)} end
+if status ~= 'pending' then return {'notpending', status, joined()} end
 local locked_until = tonumber(field(h, 'lock'))
-if locked_until and now < locked_until then return {'locked', tostring(locked_until - now), joined(vkey)} end
+if locked_until and now < locked_until then return {'locked', tostring(locked_until - now), joined()} end
 -- The number's consecutive failures, forgotten once their lockout has passed.
 local function failures()
   local forget_at = tonumber(field(h, 'forget'))
@@ -439,35 +455,34 @@ end
 local function count_failure(n)
   write_number(KEYS[1], h, {'fails', n, 'forget', ARGV[7]}, {}, ARGV[7])
 end
-local stored = v[3]
+local stored = field(vh, 'hash')
 if stored == '' then
   -- The provider's code: reserve an attempt, counted as a wrong code until settled.
   local n = failures()
-  if (tonumber(v[4]) or 0) >= tonumber(ARGV[3]) or n >= tonumber(ARGV[4]) then
-    return {'locked', '1000', joined(vkey)}
+  if (tonumber(field(vh, 'failed')) or 0) >= tonumber(ARGV[3]) or n >= tonumber(ARGV[4]) then
+    return {'locked', '1000', joined()}
   end
-  redis.call('HINCRBY', vkey, 'failed', '1')
+  failed_once_more()
   count_failure(n + 1)
-  return {'delegated', '', joined(vkey)}
+  return {'delegated', '', joined()}
 end
 if stored == ARGV[1] then
   -- Its voice ticket is cleared if it has one (a fresh verification has none stored).
   local set = {'status', 'approved'}
-  if (v[5] or '') ~= '' then table.insert(set, 'voice') table.insert(set, '') end
+  if (field(vh, 'voice') or '') ~= '' then table.insert(set, 'voice') table.insert(set, '') end
   if ARGV[6] ~= '' then table.insert(set, 'browser') table.insert(set, ARGV[6]) end
-  redis.call('HSET', vkey, unpack(set))
+  put(set)
   if field(h, 'fails') then redis.call('HDEL', KEYS[1], 'fails', 'forget') end
-  return {'evaluated', '1', joined(vkey)}
+  return {'evaluated', '1', joined()}
 end
-local failed = redis.call('HINCRBY', vkey, 'failed', '1')
-if failed >= tonumber(ARGV[3]) then redis.call('HSET', vkey, 'status', 'max_attempts_reached', 'voice', '') end
+if failed_once_more() >= tonumber(ARGV[3]) then put({'status', 'max_attempts_reached', 'voice', ''}) end
 local n = failures() + 1
 if n >= tonumber(ARGV[4]) then
   write_number(KEYS[1], h, {'lock', ARGV[7]}, {'fails', 'forget'}, ARGV[7])
 else
   count_failure(n)
 end
-return {'evaluated', '0', joined(vkey)}
+return {'evaluated', '0', joined()}
 "#;
 
 /// KEYS: verification, the number. ARGV: verdict, now, max attempts, lockout failures,
