@@ -457,6 +457,13 @@ async fn wrong_codes_end_the_verification_at_the_maximum(store: &dyn Verificatio
         assert_eq!(outcome(&decision), Ok(false));
         if let CheckDecision::Evaluated(after, _) = decision {
             assert_eq!(after.failed_checks, i as u32);
+            // The answer is the verification as this check left it.
+            let status = if i == 5 {
+                Status::MaxAttemptsReached
+            } else {
+                Status::Pending
+            };
+            assert_eq!(after.status, status);
         }
     }
     assert_eq!(
