@@ -78,6 +78,11 @@ def drive(client, source, starts, checks, right):
 
 
 def instructions(source, starts, checks=0, right=False):
+    return redis_instructions(lambda client: drive(client, source, starts, checks, right))
+
+
+def redis_instructions(work):
+    """Instructions of one `redis-server` run under callgrind while `work(client)` runs."""
     with tempfile.TemporaryDirectory() as dir:
         out = os.path.join(dir, "callgrind.out")
         server = subprocess.Popen(
@@ -91,7 +96,7 @@ def instructions(source, starts, checks=0, right=False):
                 break
             except redis.ConnectionError:
                 time.sleep(0.3)
-        drive(client, source, starts, checks, right)
+        work(client)
         client.shutdown(nosave=True)
         server.wait()
         with open(out) as f:
